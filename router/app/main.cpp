@@ -1,0 +1,89 @@
+// The `conduit` command line: one binary, a few subcommands.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "router/app/server.h"
+#include "router/config/config_loader.h"
+#include "router/config/default_config.h"
+
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+constexpr std::string_view kUsage = R"(Conduit - a DICOM edge router
+
+Usage:
+  conduit serve [--config FILE]   run the router (default: the embedded configuration,
+                                  listening on port 11112 as AE CONDUIT, spool in ./var/spool)
+  conduit config check FILE       validate a configuration file; errors as FILE:LINE:COLUMN
+  conduit config default          print the embedded default configuration (all keys, commented)
+  conduit --help                  this text
+  conduit --version               the version
+
+Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or configuration error.
+)";
+
+int Usage(std::string_view complaint) {
+  std::cerr << "conduit: " << complaint << "\n\n" << kUsage;
+  return 2;
+}
+
+// Prints every error and returns nullptr, or the loaded configuration.
+std::optional<conduit::config::Config> Load(const conduit::config::ConfigResult& result) {
+  if (const auto* errors = std::get_if<std::vector<conduit::config::ConfigError>>(&result)) {
+    for (const auto& error : *errors) std::cerr << error.ToString() << "\n";
+    return std::nullopt;
+  }
+  return std::get<conduit::config::Config>(result);
+}
+
+int Serve(const std::vector<std::string_view>& args) {
+  std::optional<conduit::config::Config> config;
+  if (args.empty()) {
+    config = Load(conduit::config::LoadConfigText(conduit::config::kDefaultConfigYaml,
+                                                  "<embedded default config>"));
+  } else if (args.size() == 2 && args[0] == "--config") {
+    config = Load(conduit::config::LoadConfigFile(std::string(args[1])));
+  } else {
+    return Usage("serve takes only --config FILE");
+  }
+  if (!config) return 2;
+  return conduit::app::RunServer(*config);
+}
+
+int Config(const std::vector<std::string_view>& args) {
+  if (args.size() == 1 && args[0] == "default") {
+    std::cout << conduit::config::kDefaultConfigYaml;
+    return 0;
+  }
+  if (args.size() == 2 && args[0] == "check") {
+    if (!Load(conduit::config::LoadConfigFile(std::string(args[1])))) return 2;
+    std::cout << args[1] << ": OK\n";
+    return 0;
+  }
+  return Usage("config takes 'check FILE' or 'default'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) return Usage("a subcommand is required");
+  const std::string_view command = args.front();
+  args.erase(args.begin());
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version") {
+    std::cout << "conduit " << kVersion << "\n";
+    return 0;
+  }
+  if (command == "serve") return Serve(args);
+  if (command == "config") return Config(args);
+  return Usage("unknown subcommand '" + std::string(command) + "'");
+}

@@ -1,0 +1,162 @@
+#include "router/app/server.h"
+
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+#include <thread>
+#include <vector>
+
+#include "router/log/log.h"
+#include "router/metrics/ingest_metrics.h"
+#include "router/net/admission_counter.h"
+#include "router/net/association_policy.h"
+#include "router/net/listener.h"
+#include "router/spool/header_reader.h"
+#include "router/spool/spool.h"
+#include "router/spool/spool_committer.h"
+
+namespace conduit::app {
+namespace asio = boost::asio;
+
+namespace {
+
+// Open associations get this long to finish after SIGTERM; what is cut off was never
+// acknowledged, so the senders will resend it.
+constexpr std::chrono::seconds kShutdownGrace{10};
+constexpr std::chrono::seconds kUsageRefreshInterval{1};
+
+unsigned NetworkThreadCount(const config::Config& config) {
+  if (config.network_threads != 0) return config.network_threads;
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
+// Refreshes free disk space and the spool gauges until the io_context stops.
+void ScheduleUsageRefresh(asio::steady_timer& timer, spool::SpoolUsage& usage,
+                          metrics::IngestMetrics& metrics) {
+  usage.RefreshFreeSpace();
+  metrics.SetSpool(usage.bytes(), usage.instances(), usage.free_bytes());
+  timer.expires_after(kUsageRefreshInterval);
+  timer.async_wait([&timer, &usage, &metrics](const boost::system::error_code& error) {
+    if (!error) ScheduleUsageRefresh(timer, usage, metrics);
+  });
+}
+
+}  // namespace
+
+int RunServer(const config::Config& config) {
+  log::SetLevel(config.log_level);
+  spool::ConfigureDcmtkLogging();
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  metrics::IngestMetrics metrics(*registry, config);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    if (config.metrics.enabled) {
+      exposer = std::make_unique<prometheus::Exposer>(config.metrics.listen);
+      exposer->RegisterCollectable(registry);
+    }
+  } catch (const std::exception& error) {
+    log::Error("cannot serve metrics on ", config.metrics.listen, ": ", error.what());
+    return 1;
+  }
+
+  // Declared before the io_context: sessions use them until the io_context is destroyed.
+  std::unique_ptr<spool::Spool> spool;
+  try {
+    spool = std::make_unique<spool::Spool>(config.spool);
+    const spool::RecoverySummary recovered = spool->Recover();
+    log::Info("spool ", config.spool.directory.string(), ": ", recovered.committed_instances,
+              " committed instances (", recovered.committed_bytes, " bytes), removed ",
+              recovered.removed_partial_files, " unacknowledged partial files");
+  } catch (const std::exception& error) {
+    log::Error("cannot open spool ", config.spool.directory.string(), ": ", error.what());
+    return 1;
+  }
+  spool::SpoolStats spool_stats{metrics.commit_seconds()};
+  net::AssociationPolicy policy(config.listener);
+  net::AdmissionCounter admission;
+
+  auto io_context = std::make_unique<asio::io_context>();
+  auto committer = std::make_unique<spool::SpoolCommitter>(
+      config.spool.sync_threads, spool->committed_directory(), spool->usage(), spool_stats,
+      io_context->get_executor());
+  net::SessionDependencies dependencies{config.listener, policy, *spool, *committer, metrics};
+  auto listener = std::make_unique<net::Listener>(*io_context, dependencies, admission);
+  try {
+    listener->Open();
+  } catch (const std::exception& error) {
+    log::Error("cannot listen on ", config.listener.bind_address, ":", config.listener.port,
+               ": ", error.what());
+    return 1;
+  }
+  asio::co_spawn(*io_context, listener->AcceptLoop(), asio::detached);
+
+  asio::steady_timer usage_timer(*io_context);
+  ScheduleUsageRefresh(usage_timer, spool->usage(), metrics);
+
+  asio::steady_timer drain_timer(*io_context);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> wait_for_sessions = [&] {
+    if (admission.active() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      io_context->stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(100));
+    drain_timer.async_wait([&](const boost::system::error_code&) { wait_for_sessions(); });
+  };
+  asio::signal_set signals(*io_context, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& error, int signal_number) {
+        if (error) return;
+        if (signal_number == SIGHUP) {
+          // Nothing is reloadable yet: say so instead of dying (SIGHUP's default action).
+          log::Warning("SIGHUP: nothing to reload; configuration changes need a restart");
+          signals.async_wait(on_signal);
+          return;
+        }
+        log::Info("signal ", signal_number, ": no longer accepting associations; waiting up to ",
+                  kShutdownGrace.count(), " s for ", admission.active(), " open ones");
+        ::sd_notify(0, "STOPPING=1");
+        listener->Close();
+        usage_timer.cancel();
+        drain_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+        wait_for_sessions();
+      };
+  signals.async_wait(on_signal);
+
+  const auto endpoint = listener->local_endpoint();
+  log::Info("conduit listening on ", endpoint.address().to_string(), ":", endpoint.port(),
+            " as ", config.listener.ae_title, "; ", NetworkThreadCount(config),
+            " network threads; metrics ",
+            config.metrics.enabled ? config.metrics.listen : std::string("disabled"));
+  ::sd_notify(0, "READY=1");
+
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < NetworkThreadCount(config); ++i) {
+    threads.emplace_back([&] { io_context->run(); });
+  }
+  io_context->run();
+  for (std::thread& thread : threads) thread.join();
+
+  // Teardown order matters: the acceptor goes while its io_context lives; the committer
+  // finishes queued commits (their answers are dropped with the sessions, and the files stay
+  // committed); destroying the io_context then destroys the remaining sessions, which remove
+  // their partial files through the spool, which is still alive.
+  listener.reset();
+  committer.reset();
+  io_context.reset();
+  log::Info("conduit stopped");
+  return 0;
+}
+
+}  // namespace conduit::app

@@ -1,0 +1,70 @@
+// The daemon's configuration: every limit and policy, with the defaults an unconfigured box uses.
+// Loaded from YAML by ConfigLoader; the embedded default (default_config.yaml) documents each key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "router/config/cidr.h"
+
+namespace conduit::config {
+
+// Which abstract syntaxes (SOP classes) the listener accepts besides Verification.
+enum class SopClassPolicy {
+  kStandardStorage,  // the storage SOP classes in the DICOM standard (DCMTK's list)
+  kAny,              // anything proposed; private storage classes included
+  kListed,           // exactly ListenerConfig::accepted_sop_classes
+};
+
+// How the listener picks one transfer syntax among those the sender proposed for a context.
+enum class TransferSyntaxPreference {
+  kSender,  // the first one the sender proposed that we accept (keeps the sender's encoding)
+  kListed,  // the first one in ListenerConfig::accepted_transfer_syntaxes that was proposed
+};
+
+struct ListenerConfig {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 11112;
+  std::string ae_title = "CONDUIT";
+  bool require_called_ae = true;                 // reject associations addressed to another AE
+  std::vector<std::string> allowed_calling_aes;  // empty: any calling AE
+  std::vector<Cidr> allowed_networks;            // empty: any source address
+  std::uint32_t max_associations = 64;
+  std::uint32_t max_associations_per_peer = 16;  // per source IP address
+  std::uint32_t max_pdu_bytes = 131072;          // advertised and enforced receive limit
+  std::chrono::seconds artim_timeout{30};        // PS3.8 9.1.5: request/release/close wait
+  std::chrono::seconds idle_timeout{300};        // no PDU on an established association
+  SopClassPolicy sop_class_policy = SopClassPolicy::kStandardStorage;
+  std::vector<std::string> accepted_sop_classes;  // UIDs; used with kListed
+  TransferSyntaxPreference transfer_syntax_preference = TransferSyntaxPreference::kSender;
+  // UIDs in preference order; empty means every syntax in the codecs registry.
+  std::vector<std::string> accepted_transfer_syntaxes;
+};
+
+struct SpoolConfig {
+  std::filesystem::path directory = "./var/spool";
+  std::uint64_t max_bytes = 64ULL << 30;             // spooled data beyond this answers 0xA700
+  std::uint64_t min_free_bytes = 1ULL << 30;         // free disk below this answers 0xA700
+  std::uint32_t sync_threads = 4;                    // concurrent fdatasync calls (group commit)
+  std::uint64_t writeback_chunk_bytes = 256ULL * 1024;  // sync_file_range cadence while streaming
+};
+
+struct MetricsConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:9112";  // host:port of the Prometheus pull endpoint
+};
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+struct Config {
+  std::uint32_t network_threads = 2;  // 0: one per core
+  LogLevel log_level = LogLevel::kInfo;
+  ListenerConfig listener;
+  SpoolConfig spool;
+  MetricsConfig metrics;
+};
+
+}  // namespace conduit::config

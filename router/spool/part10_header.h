@@ -1,0 +1,37 @@
+// Builds the 128-byte preamble, "DICM" and File Meta Information group (PS3.10 7.1) written in
+// front of the dataset bytes exactly as they arrived. The dataset itself is never re-encoded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/net/implementation_identity.h"
+
+namespace conduit::spool {
+
+// Names who wrote (0002,0102) PrivateInformation: the spool record.
+inline constexpr std::string_view kPrivateInformationCreatorUid =
+    "2.25.263021359236810995915724165750027048378.1";
+
+// Room reserved for the spool record inside (0002,0102). The record is written when the
+// instance is committed, into this fixed slot, so the meta group never changes length.
+inline constexpr std::size_t kSpoolRecordCapacity = 2048;
+
+struct Part10Identity {
+  std::string sop_class_uid;        // from the C-STORE command's AffectedSOPClassUID
+  std::string sop_instance_uid;     // from AffectedSOPInstanceUID
+  std::string transfer_syntax_uid;  // the negotiated one: the dataset's own encoding
+  std::string calling_ae;           // (0002,0016) source and (0002,0017) sending AE
+  std::string called_ae;            // (0002,0018) receiving AE
+};
+
+struct Part10Header {
+  std::vector<std::uint8_t> bytes;
+  std::size_t record_offset = 0;  // file offset of the reserved spool-record slot
+};
+
+Part10Header BuildPart10Header(const Part10Identity& identity);
+
+}  // namespace conduit::spool

@@ -1,0 +1,117 @@
+#include "router/spool/spool_committer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <prometheus/histogram.h>
+
+#include "router/dimse/status.h"
+#include "router/spool/header_reader.h"
+#include "router/spool/part10_header.h"
+#include "router/spool/spool_usage.h"
+
+namespace conduit::spool {
+namespace {
+
+CommitOutcome Failure(std::uint16_t status, std::string comment) {
+  return CommitOutcome{status, std::move(comment), {}};
+}
+
+std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+}  // namespace
+
+SpoolCommitter::SpoolCommitter(unsigned worker_count,
+                               const std::filesystem::path& committed_directory,
+                               SpoolUsage& usage, SpoolStats& stats,
+                               boost::asio::any_io_executor fallback)
+    : committed_directory_(committed_directory),
+      usage_(usage),
+      stats_(stats),
+      fallback_(std::move(fallback)) {
+  for (unsigned i = 0; i < worker_count; ++i) workers_.emplace_back([this] { RunWorker(); });
+}
+
+SpoolCommitter::~SpoolCommitter() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_available_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+void SpoolCommitter::Enqueue(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(job));
+  }
+  work_available_.notify_one();
+}
+
+void SpoolCommitter::RunWorker() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mutex_);
+      work_available_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued has been committed
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    const auto started = std::chrono::steady_clock::now();
+    CommitOutcome outcome = Commit(*job.instance);
+    job.instance.reset();  // closes the file (and removes it if the commit failed)
+    stats_.commit_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    job.completion->Complete(std::move(outcome));
+  }
+}
+
+CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance) {
+  SpoolRecord& record = instance.record();
+  auto header = ReadInstanceHeader(instance.paths().part);
+  if (!header) return Failure(dimse::status::kCannotUnderstand, header.error());
+  // PS3.4 B.2.3: the dataset must be the instance the command announced.
+  if (header->sop_class_uid != record.sop_class_uid) {
+    return Failure(dimse::status::kDataSetDoesNotMatchSopClass,
+                   "SOPClassUID in the dataset differs from AffectedSOPClassUID");
+  }
+  if (header->sop_instance_uid != record.sop_instance_uid) {
+    return Failure(dimse::status::kDataSetDoesNotMatchSopClass,
+                   "SOPInstanceUID in the dataset differs from AffectedSOPInstanceUID");
+  }
+  record.study_instance_uid = header->study_instance_uid;
+  record.series_instance_uid = header->series_instance_uid;
+  record.modality = header->modality;
+
+  const std::string serialized = SerializeSpoolRecord(record);
+  if (serialized.size() > kSpoolRecordCapacity) {
+    return Failure(dimse::status::kOutOfResources, "spool record does not fit its slot");
+  }
+  if (::pwrite(instance.fd(), serialized.data(), serialized.size(),
+               static_cast<off_t>(instance.record_offset())) !=
+      static_cast<ssize_t>(serialized.size())) {
+    return Failure(dimse::status::kOutOfResources, ErrnoText("write spool record"));
+  }
+  // Data and record first, then the name: a file in the committed directory is always whole.
+  if (::fdatasync(instance.fd()) != 0) {
+    return Failure(dimse::status::kOutOfResources, ErrnoText("fdatasync"));
+  }
+  if (::rename(instance.paths().part.c_str(), instance.paths().committed.c_str()) != 0) {
+    return Failure(dimse::status::kOutOfResources, ErrnoText("rename into spool"));
+  }
+  instance.MarkCommitted();
+  if (const std::error_code error = committed_directory_.Sync()) {
+    // The file is whole and in place; only the directory entry's durability is in doubt, so
+    // the sender must retry. Recovery keeps the file either way.
+    return Failure(dimse::status::kOutOfResources, "fsync spool directory: " + error.message());
+  }
+  usage_.AddInstances(1);
+  return CommitOutcome{dimse::status::kSuccess, {}, record};
+}
+
+}  // namespace conduit::spool

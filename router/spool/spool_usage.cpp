@@ -1,0 +1,25 @@
+#include "router/spool/spool_usage.h"
+
+#include <sys/statvfs.h>
+
+namespace conduit::spool {
+
+SpoolUsage::SpoolUsage(std::filesystem::path directory, std::uint64_t max_bytes,
+                       std::uint64_t min_free_bytes)
+    : directory_(std::move(directory)), max_bytes_(max_bytes), min_free_bytes_(min_free_bytes) {
+  RefreshFreeSpace();
+}
+
+void SpoolUsage::RefreshFreeSpace() {
+  struct statvfs stats {};
+  if (::statvfs(directory_.c_str(), &stats) == 0) {
+    // f_bavail: what an unprivileged writer may still use, the figure that matters to us.
+    free_bytes_ = static_cast<std::uint64_t>(stats.f_bavail) * stats.f_frsize;
+  }
+}
+
+bool SpoolUsage::HasRoom() const {
+  return bytes_.load() < max_bytes_ && free_bytes_.load() >= min_free_bytes_;
+}
+
+}  // namespace conduit::spool

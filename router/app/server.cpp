@@ -18,6 +18,7 @@
 
 #include "router/log/log.h"
 #include "router/metrics/ingest_metrics.h"
+#include "router/metrics/spool_usage_collector.h"
 #include "router/net/admission_counter.h"
 #include "router/net/association_policy.h"
 #include "router/net/listener.h"
@@ -40,14 +41,12 @@ unsigned NetworkThreadCount(const config::Config& config) {
   return std::max(1U, std::thread::hardware_concurrency());
 }
 
-// Refreshes free disk space and the spool gauges until the io_context stops.
-void ScheduleUsageRefresh(asio::steady_timer& timer, spool::SpoolUsage& usage,
-                          metrics::IngestMetrics& metrics) {
+// Keeps the free-disk figure that admission decisions use fresh until the io_context stops.
+void ScheduleUsageRefresh(asio::steady_timer& timer, spool::SpoolUsage& usage) {
   usage.RefreshFreeSpace();
-  metrics.SetSpool(usage.bytes(), usage.instances(), usage.free_bytes());
   timer.expires_after(kUsageRefreshInterval);
-  timer.async_wait([&timer, &usage, &metrics](const boost::system::error_code& error) {
-    if (!error) ScheduleUsageRefresh(timer, usage, metrics);
+  timer.async_wait([&timer, &usage](const boost::system::error_code& error) {
+    if (!error) ScheduleUsageRefresh(timer, usage);
   });
 }
 
@@ -59,17 +58,6 @@ int RunServer(const config::Config& config) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   metrics::IngestMetrics metrics(*registry, config);
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    if (config.metrics.enabled) {
-      exposer = std::make_unique<prometheus::Exposer>(config.metrics.listen);
-      exposer->RegisterCollectable(registry);
-    }
-  } catch (const std::exception& error) {
-    log::Error("cannot serve metrics on ", config.metrics.listen, ": ", error.what());
-    return 1;
-  }
-
   // Declared before the io_context: sessions use them until the io_context is destroyed.
   std::unique_ptr<spool::Spool> spool;
   try {
@@ -80,6 +68,18 @@ int RunServer(const config::Config& config) {
               recovered.removed_partial_files, " unacknowledged partial files");
   } catch (const std::exception& error) {
     log::Error("cannot open spool ", config.spool.directory.string(), ": ", error.what());
+    return 1;
+  }
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    if (config.metrics.enabled) {
+      exposer = std::make_unique<prometheus::Exposer>(config.metrics.listen);
+      exposer->RegisterCollectable(registry);
+      exposer->RegisterCollectable(
+          std::make_shared<metrics::SpoolUsageCollector>(spool->usage()));
+    }
+  } catch (const std::exception& error) {
+    log::Error("cannot serve metrics on ", config.metrics.listen, ": ", error.what());
     return 1;
   }
   spool::SpoolStats spool_stats{metrics.commit_seconds()};
@@ -102,7 +102,7 @@ int RunServer(const config::Config& config) {
   asio::co_spawn(*io_context, listener->AcceptLoop(), asio::detached);
 
   asio::steady_timer usage_timer(*io_context);
-  ScheduleUsageRefresh(usage_timer, spool->usage(), metrics);
+  ScheduleUsageRefresh(usage_timer, spool->usage());
 
   asio::steady_timer drain_timer(*io_context);
   std::chrono::steady_clock::time_point drain_deadline;

@@ -91,22 +91,7 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry, const config::Confi
                           .Name("conduit_spool_commit_seconds")
                           .Help("Time from the last byte of an instance to it being durable")
                           .Register(registry)
-                          .Add({}, kCommitBuckets)),
-      spool_bytes_(prometheus::BuildGauge()
-                       .Name("conduit_spool_bytes")
-                       .Help("Bytes held in the spool, committed and in progress")
-                       .Register(registry)
-                       .Add({})),
-      spool_instances_(prometheus::BuildGauge()
-                           .Name("conduit_spool_instances")
-                           .Help("Committed instances held in the spool")
-                           .Register(registry)
-                           .Add({})),
-      disk_free_bytes_(prometheus::BuildGauge()
-                           .Name("conduit_disk_free_bytes")
-                           .Help("Free bytes on the spool's filesystem")
-                           .Register(registry)
-                           .Add({})) {
+                          .Add({}, kCommitBuckets)) {
   PublishLimits(registry, config);
 }
 
@@ -128,12 +113,6 @@ void IngestMetrics::InstanceStored(std::string_view calling_ae, std::uint64_t da
 }
 void IngestMetrics::StoreAnswered(std::uint16_t status) {
   store_responses_.Add({{"status", dimse::FormatStatus(status)}}).Increment();
-}
-void IngestMetrics::SetSpool(std::uint64_t bytes, std::uint64_t instances,
-                             std::uint64_t disk_free_bytes) {
-  spool_bytes_.Set(static_cast<double>(bytes));
-  spool_instances_.Set(static_cast<double>(instances));
-  disk_free_bytes_.Set(static_cast<double>(disk_free_bytes));
 }
 
 }  // namespace conduit::metrics

@@ -47,7 +47,6 @@ class IngestMetrics {
   void EchoAnswered();
   void InstanceStored(std::string_view calling_ae, std::uint64_t dataset_bytes);
   void StoreAnswered(std::uint16_t status);
-  void SetSpool(std::uint64_t bytes, std::uint64_t instances, std::uint64_t disk_free_bytes);
 
   prometheus::Histogram& commit_seconds() { return commit_seconds_; }
 
@@ -61,9 +60,6 @@ class IngestMetrics {
   BoundedLabelCounters bytes_by_ae_;
   prometheus::Family<prometheus::Counter>& store_responses_;
   prometheus::Histogram& commit_seconds_;
-  prometheus::Gauge& spool_bytes_;
-  prometheus::Gauge& spool_instances_;
-  prometheus::Gauge& disk_free_bytes_;
 };
 
 }  // namespace conduit::metrics

@@ -342,6 +342,7 @@ awaitable<std::optional<PduError>> AssociationSession::HandlePdv(const Pdv& pdv)
       message_->refusal_status = dimse::status::kOutOfResources;
       message_->refusal_comment = "spool write failed: " + error.message();
     } else if (!dependencies_.spool.usage().HasRoom()) {
+      dependencies_.spool.usage().MarkFull();
       message_->instance.reset();
       message_->refusal_status = dimse::status::kOutOfResources;
       message_->refusal_comment = "spool full";
@@ -400,6 +401,7 @@ void AssociationSession::BeginStore(MessageInProgress& message) {
     return;
   }
   if (!dependencies_.spool.usage().HasRoom()) {
+    dependencies_.spool.usage().MarkFull();
     message.refusal_status = dimse::status::kOutOfResources;
     message.refusal_comment = "spool full";
     return;

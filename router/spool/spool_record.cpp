@@ -6,7 +6,8 @@
 namespace conduit::spool {
 namespace {
 
-constexpr std::string_view kVersionLine = "conduit-spool-record 1";
+// Every line is key=value; the first names the format version so it can evolve.
+constexpr std::string_view kVersionLine = "conduit_spool_record=1";
 
 std::string Sanitize(std::string_view value) {
   std::string clean(value);

@@ -25,7 +25,7 @@ struct SpoolRecord {
   std::uint64_t dataset_bytes = 0;
 };
 
-// "key=value" lines after a version line; control characters in values are replaced, so a
+// "key=value" lines, the first one the format version; control characters in values are replaced, so a
 // hostile attribute value cannot forge a line.
 std::string SerializeSpoolRecord(const SpoolRecord& record);
 // nullopt when the text is not a record of a version we understand.

@@ -19,7 +19,13 @@ void SpoolUsage::RefreshFreeSpace() {
 }
 
 bool SpoolUsage::HasRoom() const {
-  return bytes_.load() < max_bytes_ && free_bytes_.load() >= min_free_bytes_;
+  const std::uint64_t bytes = bytes_.load();
+  if (bytes >= max_bytes_ || free_bytes_.load() < min_free_bytes_) return false;
+  if (full_.load()) {
+    if (bytes >= max_bytes_ / 10 * 9) return false;
+    full_ = false;
+  }
+  return true;
 }
 
 }  // namespace conduit::spool

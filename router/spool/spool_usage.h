@@ -21,8 +21,12 @@ class SpoolUsage {
   // statvfs of the spool's filesystem; cheap, called about once a second and after commits.
   void RefreshFreeSpace();
 
-  // False once spooled bytes reach max_bytes or free disk falls below min_free_bytes.
+  // False once spooled bytes reach max_bytes or free disk falls below min_free_bytes, and,
+  // after MarkFull(), until usage is back under 90% of max_bytes: without that hysteresis a
+  // full spool would take in, and throw away, the start of every instance offered to it.
   bool HasRoom() const;
+  // An instance was refused because the spool had no room.
+  void MarkFull() { full_ = true; }
 
   std::uint64_t bytes() const { return bytes_; }
   std::uint64_t instances() const { return instances_; }
@@ -37,6 +41,7 @@ class SpoolUsage {
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> instances_{0};
   std::atomic<std::uint64_t> free_bytes_{0};
+  mutable std::atomic<bool> full_{false};
 };
 
 }  // namespace conduit::spool

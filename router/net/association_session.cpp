@@ -182,8 +182,13 @@ awaitable<std::optional<AssociationSession::ReceivedPdu>> AssociationSession::Re
             std::to_string(limit)));
     co_return std::nullopt;
   }
-  pdu.body.resize(pdu.header.length);
-  auto [body_error, body_read] = co_await asio::async_read(socket_, asio::buffer(pdu.body), kNoThrow);
+  if (pdu.header.length > receive_capacity_) {
+    receive_buffer_.reset(new std::uint8_t[pdu.header.length]);  // default-initialised: no memset
+    receive_capacity_ = pdu.header.length;
+  }
+  pdu.body = ByteView(receive_buffer_.get(), pdu.header.length);
+  auto [body_error, body_read] = co_await asio::async_read(
+      socket_, asio::buffer(receive_buffer_.get(), pdu.header.length), kNoThrow);
   if (body_error) {
     ending_ = ending_ == Ending::kTimeout ? Ending::kTimeout : Ending::kPeerClosed;
     ending_detail_ = "connection lost inside a PDU";

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "router/config/cidr.h"
+#include "rules/cidr.h"
 
 namespace conduit::config {
 
@@ -31,7 +31,7 @@ struct ListenerConfig {
   std::string ae_title = "CONDUIT";
   bool require_called_ae = true;                 // reject associations addressed to another AE
   std::vector<std::string> allowed_calling_aes;  // empty: any calling AE
-  std::vector<Cidr> allowed_networks;            // empty: any source address
+  std::vector<rules::Cidr> allowed_networks;            // empty: any source address
   std::uint32_t max_associations = 64;
   std::uint32_t max_associations_per_peer = 16;  // per source IP address
   std::uint32_t max_pdu_bytes = 131072;          // advertised and enforced receive limit

@@ -590,12 +590,12 @@ class ConfigReader {
     return ReadText(field, "a UID", UidProblem);
   }
 
-  std::optional<Cidr> ReadCidr(const Field& field) {
+  std::optional<rules::Cidr> ReadCidr(const Field& field) {
     const std::optional<std::string> text = ReadScalar(field, "a network such as 10.0.0.0/8");
     if (!text) {
       return std::nullopt;
     }
-    std::optional<Cidr> cidr = Cidr::Parse(*text);
+    std::optional<rules::Cidr> cidr = rules::Cidr::Parse(*text);
     if (!cidr) {
       AddError(field, Quoted(*text) +
                           " is not a network in CIDR notation: expected an IPv4 or IPv6 address, "

@@ -109,7 +109,7 @@ std::variant<Acceptance, Rejection> AssociationPolicy::Decide(const AssociateRq&
   }
   if (!config_.allowed_networks.empty() &&
       std::none_of(config_.allowed_networks.begin(), config_.allowed_networks.end(),
-                   [&](const config::Cidr& network) {
+                   [&](const rules::Cidr& network) {
                      return network.Contains(facts.peer_address);
                    })) {
     // PS3.8 has no reason code for a source address; "no reason given" is the honest one.

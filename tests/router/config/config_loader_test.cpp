@@ -71,10 +71,10 @@ void ExpectOneError(std::string_view yaml, int line, int column, std::string_vie
   ExpectError(errors.front(), line, column, message_part);
 }
 
-std::vector<std::string> CidrTexts(const std::vector<Cidr>& cidrs) {
+std::vector<std::string> CidrTexts(const std::vector<rules::Cidr>& cidrs) {
   std::vector<std::string> texts;
   texts.reserve(cidrs.size());
-  for (const Cidr& cidr : cidrs) {
+  for (const rules::Cidr& cidr : cidrs) {
     texts.push_back(cidr.text());
   }
   return texts;
@@ -198,7 +198,7 @@ metrics:
   listener.ae_title = "ROUTER_1";
   listener.require_called_ae = false;
   listener.allowed_calling_aes = {"CT_1", "MR_2"};
-  listener.allowed_networks = {*Cidr::Parse("10.0.0.0/8"), *Cidr::Parse("fd00::/8")};
+  listener.allowed_networks = {*rules::Cidr::Parse("10.0.0.0/8"), *rules::Cidr::Parse("fd00::/8")};
   listener.max_associations = 10;
   listener.max_associations_per_peer = 2;
   listener.max_pdu_bytes = 1 << 20;

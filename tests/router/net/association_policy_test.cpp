@@ -96,7 +96,7 @@ TEST(AssociationPolicyTest, SopClassPolicies) {
 TEST(AssociationPolicyTest, RejectionReasonsFollowPs38) {
   config::ListenerConfig config;
   config.allowed_calling_aes = {"CT1"};
-  config.allowed_networks = {*config::Cidr::Parse("10.0.0.0/8")};
+  config.allowed_networks = {*rules::Cidr::Parse("10.0.0.0/8")};
   config.max_associations = 4;
   config.max_associations_per_peer = 2;
   AssociationPolicy policy{config};

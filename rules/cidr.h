@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace conduit::config {
+namespace conduit::rules {
 
 class Cidr {
  public:
@@ -26,4 +26,4 @@ class Cidr {
   unsigned prefix_length_ = 0;
 };
 
-}  // namespace conduit::config
+}  // namespace conduit::rules

@@ -1,4 +1,4 @@
-#include "router/config/cidr.h"
+#include "rules/cidr.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstddef>
 
-namespace conduit::config {
+namespace conduit::rules {
 namespace {
 
 constexpr unsigned kIpv4Bits = 32;
@@ -129,4 +129,4 @@ bool Cidr::Contains(std::string_view address_text) const {
   return KeepPrefix(address->bytes, prefix_length_) == network_;
 }
 
-}  // namespace conduit::config
+}  // namespace conduit::rules

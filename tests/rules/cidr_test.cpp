@@ -1,11 +1,11 @@
-#include "router/config/cidr.h"
+#include "rules/cidr.h"
 
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <string_view>
 
-namespace conduit::config {
+namespace conduit::rules {
 namespace {
 
 Cidr ParseOrDie(std::string_view text) {
@@ -156,4 +156,4 @@ TEST(CidrTest, RejectsAddressBitsAfterThePrefix) {
 }
 
 }  // namespace
-}  // namespace conduit::config
+}  // namespace conduit::rules

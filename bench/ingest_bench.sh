@@ -422,5 +422,13 @@ row "conduit, $PARALLEL assoc aggregate (inst/s)" "$CP_RATE" "" "" "$(spread <<<
 row "  ratio vs storescp 1 assoc" "$RP" ">= 1.5" "$VP" "$RP_SPREAD within rounds"
 row "conduit peak RSS, $PARALLEL assoc (MB)" "$HWM_MB" "< 100" "$VM" "max VmHWM over rounds"
 row "  (conduit peak RSS, 1 assoc, MB)" "$HWM1_MB" "" "" ""
+# The floor: one writer making new files durable the spool's way, no network, no DICOM. A
+# sender that waits for each response cannot be acknowledged durably faster than this.
+FLOOR_BIN="$(dirname "$CONDUIT")/conduit_durable_write_floor"
+if [[ -x $FLOOR_BIN ]]; then
+  FLOOR_RATE=$("$FLOOR_BIN" "$WORK/floor" "$N" "$((STUDY_BYTES / N))")
+  row "durable-write floor, 1 writer (files/s)" "$FLOOR_RATE" "" "no network; same disk" ""
+  row "  floor / storescp" "$(ratio "$FLOOR_RATE" "$SCP_RATE")" "" "best any durable 1-assoc ratio" ""
+fi
 echo "functional: every storescu exited 0 and received files = sent ($N) in every run"
 exit 0

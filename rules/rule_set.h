@@ -15,6 +15,10 @@
 #include "rules/association_facts.h"
 #include "rules/attribute_source.h"
 
+namespace re2 {
+class RE2;  // compiled once at load; the router need not include RE2 to hold a TagEdit
+}  // namespace re2
+
 namespace conduit::rules {
 
 struct Diagnostic {
@@ -40,8 +44,12 @@ struct TagEdit {
   std::string target_text;  // as written in the rules file, for logs and explain
   std::string value;        // kSet, kPrefix, kSuffix
   AttributePath source;     // kCopy
+  std::string source_text;  // kCopy, as written in the rules file
   std::string pattern;      // kRegexReplace (RE2 syntax)
   std::string replacement;  // kRegexReplace (\1 style groups)
+  // kRegexReplace: `pattern` compiled by the loader. When null (a TagEdit built by hand),
+  // ApplyEdits compiles `pattern` itself and skips the edit if it does not compile.
+  std::shared_ptr<const re2::RE2> compiled_pattern;
 };
 
 struct Route {

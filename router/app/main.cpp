@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "router/app/rules_command.h"
 #include "router/app/server.h"
 #include "router/config/config_loader.h"
 #include "router/config/default_config.h"
@@ -21,6 +22,11 @@ Usage:
                                   listening on port 11112 as AE CONDUIT, spool in ./var/spool)
   conduit config check FILE       validate a configuration file; errors as FILE:LINE:COLUMN
   conduit config default          print the embedded default configuration (all keys, commented)
+  conduit rules check [--config CONFIG] [RULES]
+                                  validate a rules file; errors as RULES:LINE:COLUMN
+  conduit rules explain [--config CONFIG] [--rules RULES] FILE.dcm...
+                                  show, rule by rule, how each file would be routed
+                                  (`conduit rules` alone lists all options)
   conduit --help                  this text
   conduit --version               the version
 
@@ -85,5 +91,6 @@ int main(int argc, char** argv) {
   }
   if (command == "serve") return Serve(args);
   if (command == "config") return Config(args);
+  if (command == "rules") return conduit::app::RunRulesCommand(args);
   return Usage("unknown subcommand '" + std::string(command) + "'");
 }

@@ -18,10 +18,12 @@
 
 #include "router/log/log.h"
 #include "router/metrics/ingest_metrics.h"
+#include "router/metrics/routing_metrics.h"
 #include "router/metrics/spool_usage_collector.h"
 #include "router/net/admission_counter.h"
 #include "router/net/association_policy.h"
 #include "router/net/listener.h"
+#include "router/routing/rules_runtime.h"
 #include "router/spool/header_reader.h"
 #include "router/spool/spool.h"
 #include "router/spool/spool_committer.h"
@@ -47,6 +49,18 @@ void ScheduleUsageRefresh(asio::steady_timer& timer, spool::SpoolUsage& usage) {
   timer.expires_after(kUsageRefreshInterval);
   timer.async_wait([&timer, &usage](const boost::system::error_code& error) {
     if (!error) ScheduleUsageRefresh(timer, usage);
+  });
+}
+
+// Reloads the rules when their file changes (editors replace files, so the check is by
+// identity, not by inotify on one inode), until the io_context stops.
+void ScheduleRulesCheck(asio::steady_timer& timer, routing::RulesRuntime& rules,
+                        std::chrono::seconds interval) {
+  timer.expires_after(interval);
+  timer.async_wait([&timer, &rules, interval](const boost::system::error_code& error) {
+    if (error) return;
+    rules.ReloadIfChanged();
+    ScheduleRulesCheck(timer, rules, interval);
   });
 }
 
@@ -82,7 +96,14 @@ int RunServer(const config::Config& config) {
     log::Error("cannot serve metrics on ", config.metrics.listen, ": ", error.what());
     return 1;
   }
-  spool::SpoolStats spool_stats{metrics.commit_seconds()};
+  metrics::RoutingMetrics routing_metrics(*registry);
+  routing::RulesRuntime rules(config, routing_metrics);
+  if (const auto errors = rules.LoadInitial(); !errors.empty()) {
+    log::Error("rules ", config.rules.file.string(), " refused (", errors.size(), " errors):");
+    for (const rules::Diagnostic& error : errors) log::Error("  ", error.ToString());
+    return 2;
+  }
+  spool::SpoolStats spool_stats{metrics.commit_seconds(), routing_metrics};
   net::AssociationPolicy policy(config.listener);
   net::AdmissionCounter admission;
 
@@ -90,7 +111,8 @@ int RunServer(const config::Config& config) {
   auto committer = std::make_unique<spool::SpoolCommitter>(
       config.spool.sync_threads, spool->committed_directory(), spool->usage(), spool_stats,
       io_context->get_executor());
-  net::SessionDependencies dependencies{config.listener, policy, *spool, *committer, metrics};
+  net::SessionDependencies dependencies{config.listener, policy,  *spool,
+                                        *committer,      metrics, rules};
   auto listener = std::make_unique<net::Listener>(*io_context, dependencies, admission);
   try {
     listener->Open();
@@ -103,6 +125,10 @@ int RunServer(const config::Config& config) {
 
   asio::steady_timer usage_timer(*io_context);
   ScheduleUsageRefresh(usage_timer, spool->usage());
+  asio::steady_timer rules_timer(*io_context);
+  if (config.rules.reload_check_interval.count() > 0) {
+    ScheduleRulesCheck(rules_timer, rules, config.rules.reload_check_interval);
+  }
 
   asio::steady_timer drain_timer(*io_context);
   std::chrono::steady_clock::time_point drain_deadline;
@@ -119,8 +145,8 @@ int RunServer(const config::Config& config) {
       [&](const boost::system::error_code& error, int signal_number) {
         if (error) return;
         if (signal_number == SIGHUP) {
-          // Nothing is reloadable yet: say so instead of dying (SIGHUP's default action).
-          log::Warning("SIGHUP: nothing to reload; configuration changes need a restart");
+          // Rules only; the rest of the configuration needs a restart.
+          rules.Reload("SIGHUP");
           signals.async_wait(on_signal);
           return;
         }
@@ -129,6 +155,7 @@ int RunServer(const config::Config& config) {
         ::sd_notify(0, "STOPPING=1");
         listener->Close();
         usage_timer.cancel();
+        rules_timer.cancel();
         drain_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         wait_for_sessions();
       };

@@ -57,6 +57,18 @@ struct MetricsConfig {
   std::string listen = "127.0.0.1:9112";  // host:port of the Prometheus pull endpoint
 };
 
+struct RulesConfig {
+  std::filesystem::path file;  // empty: no rules; every instance is kept with no route
+  // How often the file is checked for changes; 0: reload only on SIGHUP.
+  std::chrono::seconds reload_check_interval{2};
+};
+
+// A place instances can be routed to. Rules name destinations; the forwarders (DIMSE, DICOMweb,
+// S3, folder) add how to reach each one.
+struct DestinationConfig {
+  std::string name;
+};
+
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
 struct Config {
@@ -65,6 +77,8 @@ struct Config {
   ListenerConfig listener;
   SpoolConfig spool;
   MetricsConfig metrics;
+  RulesConfig rules;
+  std::vector<DestinationConfig> destinations;
 };
 
 }  // namespace conduit::config

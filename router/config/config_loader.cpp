@@ -52,7 +52,7 @@ constexpr std::size_t kMaxAeTitleLength = 16;  // PS3.5 6.2, VR AE
 constexpr std::size_t kMaxUidLength = 64;      // PS3.5 9.1
 
 constexpr auto kTopLevelKeys = std::to_array<std::string_view>(
-    {"network_threads", "log_level", "listener", "spool", "metrics"});
+    {"network_threads", "log_level", "listener", "spool", "metrics", "rules", "destinations"});
 constexpr auto kListenerKeys = std::to_array<std::string_view>({
     "bind_address",
     "port",
@@ -72,6 +72,9 @@ constexpr auto kListenerKeys = std::to_array<std::string_view>({
 constexpr auto kSpoolKeys = std::to_array<std::string_view>(
     {"directory", "max_bytes", "min_free_bytes", "sync_threads", "writeback_chunk_bytes"});
 constexpr auto kMetricsKeys = std::to_array<std::string_view>({"enabled", "listen"});
+constexpr auto kRulesKeys = std::to_array<std::string_view>({"file", "reload_check_seconds"});
+constexpr auto kDestinationKeys = std::to_array<std::string_view>({"name"});
+constexpr std::size_t kMaxDestinationNameLength = 64;
 
 template <typename Enum>
 using Choice = std::pair<std::string_view, Enum>;
@@ -273,6 +276,25 @@ std::optional<std::string> BindAddressProblem(std::string_view address) {
          "on every interface)";
 }
 
+std::optional<std::string> FilePathProblem(std::string_view path) {
+  if (path.empty()) return std::string("the path must not be empty (leave the key out instead)");
+  return std::nullopt;
+}
+
+// Destination names appear in rules, logs, metrics labels and the queue CLI: keep them plain.
+std::optional<std::string> DestinationNameProblem(std::string_view name) {
+  const bool plain = !name.empty() && name.size() <= kMaxDestinationNameLength &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                              c == '-' || c == '.';
+                     });
+  if (!plain) {
+    return Quoted(name) + " is not a destination name: use 1 to 64 letters, digits, '_', '-' "
+                          "or '.'";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> DirectoryProblem(std::string_view directory) {
   if (directory.empty()) {
     return std::string("the directory must not be empty");
@@ -370,6 +392,12 @@ class ConfigReader {
     }
     if (const auto field = Find(top, "metrics")) {
       ReadMetrics(*field, config.metrics);
+    }
+    if (const auto field = Find(top, "rules")) {
+      ReadRules(*field, config.rules);
+    }
+    if (const auto field = Find(top, "destinations")) {
+      ReadDestinations(*field, config.destinations);
     }
     return config;
   }
@@ -773,6 +801,47 @@ class ConfigReader {
         metrics.listen = std::move(*listen);
       }
     }
+  }
+
+  void ReadRules(const Field& section_field, RulesConfig& rules) {
+    const Section section = OpenSection(section_field, kRulesKeys);
+    if (const auto field = Find(section, "file")) {
+      if (auto file = ReadText(*field, "a file path", FilePathProblem)) rules.file = *file;
+    }
+    if (const auto field = Find(section, "reload_check_seconds")) {
+      if (const auto seconds = ReadInteger(*field, 0, kMaxTimeoutSeconds)) {
+        rules.reload_check_interval = std::chrono::seconds(*seconds);
+      }
+    }
+  }
+
+  std::optional<DestinationConfig> ReadDestination(const Field& field) {
+    const Section section = OpenSection(field, kDestinationKeys);
+    const auto name_field = Find(section, "name");
+    if (!name_field) {
+      AddError(field, "a destination needs a name");
+      return std::nullopt;
+    }
+    auto name = ReadText(*name_field, "a destination name", DestinationNameProblem);
+    if (!name) return std::nullopt;
+    return DestinationConfig{std::move(*name)};
+  }
+
+  void ReadDestinations(const Field& field, std::vector<DestinationConfig>& destinations) {
+    auto read = ReadList(field, &ConfigReader::ReadDestination);
+    if (!read) return;
+    std::map<std::string, int> first_lines;
+    std::size_t index = 0;
+    for (const DestinationConfig& destination : *read) {
+      const YAML::Node node = field.value[index++];
+      const auto [first, inserted] = first_lines.try_emplace(destination.name, node.Mark().line + 1);
+      if (!inserted) {
+        AddError(node.Mark(), field.path,
+                 "destination " + Quoted(destination.name) + " is already defined on line " +
+                     std::to_string(first->second));
+      }
+    }
+    destinations = std::move(*read);
   }
 
   std::string source_name_;

@@ -423,6 +423,7 @@ void AssociationSession::BeginStore(MessageInProgress& message) {
     return;
   }
   message.instance = std::move(instance.value());
+  message.rules = dependencies_.rules.Current();
 }
 
 awaitable<void> AssociationSession::OnDataSetComplete() {
@@ -439,10 +440,13 @@ awaitable<void> AssociationSession::OnDataSetComplete() {
   if (message.instance) {
     const std::uint64_t dataset_bytes = message.instance->dataset_bytes();
     spool::CommitOutcome outcome = co_await dependencies_.committer.AsyncCommit(
-        std::move(message.instance), asio::use_awaitable);
+        std::move(message.instance), std::move(message.rules), asio::use_awaitable);
     status = outcome.status;
     comment = std::move(outcome.error_comment);
-    if (status == dimse::status::kSuccess) {
+    if (!outcome.discarded_by.empty()) {
+      log::Info("association ", id_, ": ", command.affected_sop_instance_uid,
+                " acknowledged and discarded by rule ", outcome.discarded_by);
+    } else if (status == dimse::status::kSuccess) {
       ++instances_stored_;
       bytes_stored_ += dataset_bytes;
       dependencies_.metrics.InstanceStored(facts_.calling_ae, dataset_bytes);

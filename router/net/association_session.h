@@ -18,10 +18,14 @@
 #include "router/net/association_policy.h"
 #include "router/net/pdu.h"
 #include "router/net/pdu_codec.h"
+#include "router/routing/rules_runtime.h"
 #include "rules/association_facts.h"
 
 namespace conduit::metrics {
 class IngestMetrics;
+}
+namespace conduit::routing {
+class RulesRuntime;
 }
 namespace conduit::spool {
 class IncomingInstance;
@@ -38,6 +42,7 @@ struct SessionDependencies {
   spool::Spool& spool;
   spool::SpoolCommitter& committer;
   metrics::IngestMetrics& metrics;
+  const routing::RulesRuntime& rules;
 };
 
 class AssociationSession {
@@ -71,6 +76,7 @@ class AssociationSession {
     std::vector<std::uint8_t> command_bytes;
     std::optional<dimse::CommandSet> command;  // once the last command fragment arrived
     std::unique_ptr<spool::IncomingInstance> instance;  // the C-STORE dataset being spooled
+    routing::RulesSnapshot rules;  // taken when the C-STORE began; routes this instance
     std::uint16_t refusal_status = 0;  // the answer, when the dataset is drained, not stored
     std::string refusal_comment;
   };

@@ -3,34 +3,64 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/oflog/oflog.h>
+
+#include "router/spool/dataset_attributes.h"
 
 namespace conduit::spool {
 namespace {
 
-std::string GetString(DcmDataset& dataset, const DcmTagKey& tag) {
+std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
-  if (dataset.findAndGetOFStringArray(tag, value).bad()) return {};
+  if (item.findAndGetOFStringArray(tag, value).bad()) return {};
   return std::string(value.c_str());
 }
 
 }  // namespace
 
-Result<InstanceHeader, std::string> ReadInstanceHeader(const std::filesystem::path& path) {
-  DcmFileFormat file;
-  const OFCondition status = file.loadFileUntilTag(path.c_str(), EXS_Unknown, EGL_noChange,
-                                                   DCM_MaxReadLength, ERM_autoDetect,
-                                                   DCM_PixelData);
+InstanceHeader::InstanceHeader() : file_(std::make_unique<DcmFileFormat>()) {}
+InstanceHeader::~InstanceHeader() = default;
+
+Result<std::unique_ptr<InstanceHeader>, std::string> InstanceHeader::Read(
+    const std::filesystem::path& path) {
+  std::unique_ptr<InstanceHeader> header(new InstanceHeader());
+  const OFCondition status = header->file_->loadFileUntilTag(
+      path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect, DCM_PixelData);
   if (status.bad()) return std::string("cannot parse dataset: ") + status.text();
-  DcmDataset& dataset = *file.getDataset();
-  InstanceHeader header;
-  header.sop_class_uid = GetString(dataset, DCM_SOPClassUID);
-  header.sop_instance_uid = GetString(dataset, DCM_SOPInstanceUID);
-  header.study_instance_uid = GetString(dataset, DCM_StudyInstanceUID);
-  header.series_instance_uid = GetString(dataset, DCM_SeriesInstanceUID);
-  header.modality = GetString(dataset, DCM_Modality);
+  header->attributes_ = std::make_unique<DatasetAttributes>(*header->file_->getDataset());
   return header;
 }
+
+std::string InstanceHeader::sop_class_uid() const {
+  return GetString(*file_->getDataset(), DCM_SOPClassUID);
+}
+std::string InstanceHeader::sop_instance_uid() const {
+  return GetString(*file_->getDataset(), DCM_SOPInstanceUID);
+}
+std::string InstanceHeader::study_instance_uid() const {
+  return GetString(*file_->getDataset(), DCM_StudyInstanceUID);
+}
+std::string InstanceHeader::series_instance_uid() const {
+  return GetString(*file_->getDataset(), DCM_SeriesInstanceUID);
+}
+std::string InstanceHeader::modality() const {
+  return GetString(*file_->getDataset(), DCM_Modality);
+}
+std::string InstanceHeader::meta_string(unsigned short element) const {
+  return GetString(*file_->getMetaInfo(), DcmTagKey(0x0002, element));
+}
+std::string InstanceHeader::private_information() const {
+  const Uint8* bytes = nullptr;
+  unsigned long length = 0;
+  if (file_->getMetaInfo()->findAndGetUint8Array(DCM_PrivateInformation, bytes, &length).bad() ||
+      bytes == nullptr) {
+    return {};
+  }
+  return std::string(reinterpret_cast<const char*>(bytes), length);
+}
+
+const rules::AttributeSource& InstanceHeader::attributes() const { return *attributes_; }
 
 void ConfigureDcmtkLogging() {
   OFLog::configure(OFLogger::ERROR_LOG_LEVEL);

@@ -17,7 +17,7 @@ inline constexpr std::string_view kPrivateInformationCreatorUid =
 
 // Room reserved for the spool record inside (0002,0102). The record is written when the
 // instance is committed, into this fixed slot, so the meta group never changes length.
-inline constexpr std::size_t kSpoolRecordCapacity = 2048;
+inline constexpr std::size_t kSpoolRecordCapacity = 8192;
 
 struct Part10Identity {
   std::string sop_class_uid;        // from the C-STORE command's AffectedSOPClassUID

@@ -9,6 +9,7 @@
 #include <prometheus/histogram.h>
 
 #include "router/dimse/status.h"
+#include "router/metrics/routing_metrics.h"
 #include "router/spool/header_reader.h"
 #include "router/spool/part10_header.h"
 #include "router/spool/spool_usage.h"
@@ -17,7 +18,7 @@ namespace conduit::spool {
 namespace {
 
 CommitOutcome Failure(std::uint16_t status, std::string comment) {
-  return CommitOutcome{status, std::move(comment), {}};
+  return CommitOutcome{status, std::move(comment), {}, {}};
 }
 
 std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
@@ -63,7 +64,7 @@ void SpoolCommitter::RunWorker() {
       queue_.pop_front();
     }
     const auto started = std::chrono::steady_clock::now();
-    CommitOutcome outcome = Commit(*job.instance);
+    CommitOutcome outcome = Commit(*job.instance, job.rules);
     job.instance.reset();  // closes the file (and removes it if the commit failed)
     stats_.commit_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -71,26 +72,45 @@ void SpoolCommitter::RunWorker() {
   }
 }
 
-CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance) {
+CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance,
+                                     const routing::RulesSnapshot& rules) {
   SpoolRecord& record = instance.record();
-  auto header = ReadInstanceHeader(instance.paths().part);
-  if (!header) return Failure(dimse::status::kCannotUnderstand, header.error());
+  auto read = InstanceHeader::Read(instance.paths().part);
+  if (!read) return Failure(dimse::status::kCannotUnderstand, read.error());
+  const InstanceHeader& header = *read.value();
   // PS3.4 B.2.3: the dataset must be the instance the command announced.
-  if (header->sop_class_uid != record.sop_class_uid) {
+  if (header.sop_class_uid() != record.sop_class_uid) {
     return Failure(dimse::status::kDataSetDoesNotMatchSopClass,
                    "SOPClassUID in the dataset differs from AffectedSOPClassUID");
   }
-  if (header->sop_instance_uid != record.sop_instance_uid) {
+  if (header.sop_instance_uid() != record.sop_instance_uid) {
     return Failure(dimse::status::kDataSetDoesNotMatchSopClass,
                    "SOPInstanceUID in the dataset differs from AffectedSOPInstanceUID");
   }
-  record.study_instance_uid = header->study_instance_uid;
-  record.series_instance_uid = header->series_instance_uid;
-  record.modality = header->modality;
+  record.study_instance_uid = header.study_instance_uid();
+  record.series_instance_uid = header.series_instance_uid();
+  record.modality = header.modality();
+
+  if (rules.rules) {
+    const auto started = std::chrono::steady_clock::now();
+    rules::RoutingDecision decision = rules.rules->Evaluate(header.attributes(), record.facts);
+    stats_.routing.Decided(
+        decision,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (decision.discarded) {
+      // Acknowledged and dropped, as the rule says: nothing to make durable.
+      return CommitOutcome{dimse::status::kSuccess, "", record, decision.discarded_by};
+    }
+    record.rules_generation = rules.generation;
+    record.routes = std::move(decision.routes);
+  }
 
   const std::string serialized = SerializeSpoolRecord(record);
   if (serialized.size() > kSpoolRecordCapacity) {
-    return Failure(dimse::status::kOutOfResources, "spool record does not fit its slot");
+    // Only a rule with an absurd number of routes and edits gets here; refuse rather than
+    // keep an instance whose routing was not recorded.
+    return Failure(dimse::status::kOutOfResources,
+                   "routing record exceeds " + std::to_string(kSpoolRecordCapacity) + " bytes");
   }
   if (::pwrite(instance.fd(), serialized.data(), serialized.size(),
                static_cast<off_t>(instance.record_offset())) !=
@@ -111,7 +131,7 @@ CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance) {
     return Failure(dimse::status::kOutOfResources, "fsync spool directory: " + error.message());
   }
   usage_.AddInstances(1);
-  return CommitOutcome{dimse::status::kSuccess, {}, record};
+  return CommitOutcome{dimse::status::kSuccess, {}, record, {}};
 }
 
 }  // namespace conduit::spool

@@ -17,12 +17,16 @@
 #include <thread>
 #include <vector>
 
+#include "router/routing/rules_runtime.h"
 #include "router/spool/dir_syncer.h"
 #include "router/spool/incoming_instance.h"
 #include "router/spool/spool_record.h"
 
 namespace prometheus {
 class Histogram;
+}
+namespace conduit::metrics {
+class RoutingMetrics;
 }
 
 namespace conduit::spool {
@@ -32,11 +36,13 @@ class SpoolUsage;
 struct CommitOutcome {
   std::uint16_t status = 0;   // the DIMSE status to answer the C-STORE with
   std::string error_comment;  // why, when not success
-  SpoolRecord record;         // what was committed, on success
+  SpoolRecord record;         // what was committed (or discarded), on success
+  std::string discarded_by;   // the discard rule that matched: acknowledged, not kept
 };
 
 struct SpoolStats {
   prometheus::Histogram& commit_seconds;  // from the last PDV to durable
+  metrics::RoutingMetrics& routing;
 };
 
 class SpoolCommitter {
@@ -47,16 +53,20 @@ class SpoolCommitter {
   SpoolCommitter(const SpoolCommitter&) = delete;
   SpoolCommitter& operator=(const SpoolCommitter&) = delete;
 
-  // Completes with the outcome on the handler's executor (the association's strand).
+  // Routes the instance with `rules` (the snapshot taken when its C-STORE began), makes it
+  // durable with its routes, and completes with the outcome on the handler's executor (the
+  // association's strand).
   template <typename CompletionToken>
-  auto AsyncCommit(std::unique_ptr<IncomingInstance> instance, CompletionToken&& token) {
+  auto AsyncCommit(std::unique_ptr<IncomingInstance> instance, routing::RulesSnapshot rules,
+                   CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(CommitOutcome)>(
-        [this](auto handler, std::unique_ptr<IncomingInstance> pending) {
+        [this](auto handler, std::unique_ptr<IncomingInstance> pending,
+               routing::RulesSnapshot snapshot) {
           using Handler = decltype(handler);
-          Enqueue(Job{std::move(pending),
+          Enqueue(Job{std::move(pending), std::move(snapshot),
                       std::make_unique<Completion<Handler>>(std::move(handler), fallback_)});
         },
-        token, std::move(instance));
+        token, std::move(instance), std::move(rules));
   }
 
  private:
@@ -81,12 +91,13 @@ class SpoolCommitter {
 
   struct Job {
     std::unique_ptr<IncomingInstance> instance;
+    routing::RulesSnapshot rules;
     std::unique_ptr<CompletionBase> completion;
   };
 
   void Enqueue(Job job);
   void RunWorker();
-  CommitOutcome Commit(IncomingInstance& instance);
+  CommitOutcome Commit(IncomingInstance& instance, const routing::RulesSnapshot& rules);
 
   DirSyncer committed_directory_;
   SpoolUsage& usage_;

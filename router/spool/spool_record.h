@@ -8,7 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
 #include "rules/association_facts.h"
+#include "rules/rule_set.h"
 
 namespace conduit::spool {
 
@@ -23,10 +26,15 @@ struct SpoolRecord {
   std::string series_instance_uid;
   std::string modality;
   std::uint64_t dataset_bytes = 0;
+  // The routing decided when the instance arrived, kept so that a rules reload never changes
+  // where an acknowledged instance goes. Edit targets are kept as written (target_text,
+  // source_text); their parsed paths are not stored.
+  std::uint64_t rules_generation = 0;  // 0: no rules were loaded
+  std::vector<rules::Route> routes;
 };
 
-// "key=value" lines, the first one the format version; control characters in values are replaced, so a
-// hostile attribute value cannot forge a line.
+// "key=value" lines, the first one the format version; control characters in values are
+// replaced, so a hostile attribute value cannot forge a line.
 std::string SerializeSpoolRecord(const SpoolRecord& record);
 // nullopt when the text is not a record of a version we understand.
 std::optional<SpoolRecord> ParseSpoolRecord(std::string_view text);

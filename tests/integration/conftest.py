@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import re
+import resource
+import shutil
 import signal
 import socket
 import struct
@@ -26,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 import dicom_ul as ul
 
@@ -105,16 +107,19 @@ class Part10:
             raise AssertionError(f"meta header has no (0002,{elem:04X})")
         return self.meta[elem][1].rstrip(b"\0 ").decode("ascii", "replace").strip()
 
-    def private_information(self) -> dict[str, str]:
-        """(0002,0102): UTF-8 `key=value` lines padded with NUL bytes."""
+    def private_information_lines(self) -> list[str]:
+        """(0002,0102) as text: UTF-8 lines, the NUL padding removed."""
         if 0x0102 not in self.meta:
             raise AssertionError("meta header has no (0002,0102) PrivateInformation")
         text = self.meta[0x0102][1].rstrip(b"\0").decode("utf-8")
+        return [line for line in text.splitlines() if line.strip()]
+
+    def private_information(self) -> dict[str, str]:
+        """The `key=value` lines of (0002,0102) (test_corpus checks there are no others)."""
         out = {}
-        for line in text.splitlines():
-            if line.strip():
-                key, sep, value = line.partition("=")
-                assert sep, f"PrivateInformation line without '=': {line!r}"
+        for line in self.private_information_lines():
+            key, sep, value = line.partition("=")
+            if sep:
                 out[key.strip()] = value.strip()
         return out
 
@@ -146,6 +151,15 @@ def read_part10(path: Path) -> Part10:
 
 # ------------------------------------------------------------------------------------------
 # the router under test
+
+
+def _allow_core_dumps() -> None:
+    # A crash leaves a core in the router's working directory (tmp_path) for a backtrace.
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+    except (ValueError, OSError):
+        pass
 
 
 BASE_CONFIG = {
@@ -186,12 +200,16 @@ class Conduit:
         })
         self.config = deep_merge(config, overrides or {})
         self.config_path = self.workdir / "conduit.yaml"
-        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        self.write_config()
         self.log_path = self.workdir / "conduit.log"
         self.proc: subprocess.Popen | None = None
         self.runs = 0
         self.expect_killed = False
         self.stopped = False
+
+    def write_config(self) -> None:
+        # JSON is YAML (1.2 flow style), and needs no PyYAML.
+        self.config_path.write_text(json.dumps(self.config, indent=2) + "\n")
 
     @property
     def ae_title(self) -> str:
@@ -216,7 +234,7 @@ class Conduit:
             self.proc = subprocess.Popen(
                 [CONDUIT_BIN, "serve", "--config", str(self.config_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.workdir)
+                cwd=self.workdir, preexec_fn=_allow_core_dumps)
         self.expect_killed = False
         self.stopped = False
         if wait:
@@ -229,6 +247,7 @@ class Conduit:
     def _answers_association(self) -> bool:
         """True once the listener answers an A-ASSOCIATE-RQ with AC or RJ."""
         if not self.alive():
+            self.stopped = True  # reported here; teardown need not report it again
             pytest.fail(f"conduit exited with {self.proc.returncode} during startup:\n{self.log()}")
         try:
             with ul.Connection(HOST, self.port, timeout=2.0) as conn:
@@ -274,9 +293,22 @@ class Conduit:
             if self.expect_killed or self.stopped:
                 return  # the test ended it on purpose (and checked how)
             pytest.fail(f"conduit died during the test with status {self.proc.returncode}:\n"
-                        f"{self.log()}")
+                        f"{self.log()}{self.backtrace()}")
         code = self.stop()
-        assert code == 0, f"conduit exited with {code} after SIGTERM:\n{self.log()}"
+        assert code == 0, f"conduit exited with {code} after SIGTERM:\n{self.log()}{self.backtrace()}"
+
+    def backtrace(self) -> str:
+        """Thread backtraces from a core file the process left in its working directory."""
+        cores = sorted(self.workdir.glob("core*"), key=lambda p: p.stat().st_mtime)
+        if not cores or not shutil.which("gdb"):
+            return ""
+        try:
+            res = subprocess.run(["gdb", "-batch", "-nx", "-ex", "thread apply all bt 25",
+                                  CONDUIT_BIN, str(cores[-1])],
+                                 capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            return f"\n(core file {cores[-1]}: gdb timed out)"
+        return f"\n--- gdb backtrace of {cores[-1]} ---\n{res.stdout[-8000:]}"
 
     # ---- spool views
 

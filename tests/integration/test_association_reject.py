@@ -77,7 +77,7 @@ def test_unsupported_application_context(conduit):
 
 
 def test_too_many_associations_in_total(start_conduit):
-    c = start_conduit({"listener": {"max_associations": 2, "max_associations_per_peer": 16}})
+    c = start_conduit({"listener": {"max_associations": 2, "max_associations_per_peer": 2}})
     with contextlib.ExitStack() as held:
         # Two peers (different loopback source addresses) use up the total limit.
         for src in ("127.0.0.2", "127.0.0.3"):

@@ -179,7 +179,6 @@ def test_no_part_files_left(corpus_run):
 
 
 def test_meta_header(corpus_run):
-    by_ts_assoc = collections.defaultdict(set)
     oracle_meta = {}
     for f in corpus_run["oracle_files"]:
         p = read_part10(f)
@@ -198,16 +197,33 @@ def test_meta_header(corpus_run):
         assert p.meta_str(0x0018) == CALLED_AE, f"{f.name}: (0002,0018) {p.meta.get(0x0018)}"
         assert p.meta[0x0001][1] == b"\x00\x01", f"{f.name}: (0002,0001)"
         assert p.meta.get(0x0012), f"{f.name}: no (0002,0012) Implementation Class UID"
-        assert p.meta[0x0102][0] == "OB" and len(p.meta[0x0102][1]) % 2 == 0
-        info = p.private_information()
-        assert PRIVATE_INFO_KEYS <= set(info), f"{f.name}: PrivateInformation keys {sorted(info)}"
+        # File names are opaque ids, never built from DICOM values.
+        assert uid not in f.name, f"file name {f.name} is built from the SOP Instance UID"
+
+
+def test_private_information_format(corpus_run):
+    for f in corpus_run["conduit_files"]:
+        p = read_part10(f)
+        vr, raw = p.meta.get(0x0102, ("", b""))
+        assert vr == "OB" and raw and len(raw) % 2 == 0, f"{f.name}: (0002,0102) {vr} {len(raw)}"
+        lines = p.private_information_lines()
+        not_key_value = [line for line in lines if "=" not in line]
+        assert not not_key_value, (
+            f"{f.name}: (0002,0102) lines that are not key=value: {not_key_value}")
+
+
+def test_private_information_content(corpus_run):
+    by_ts_assoc = collections.defaultdict(set)
+    for f in corpus_run["conduit_files"]:
+        info = read_part10(f).private_information()
+        assert PRIVATE_INFO_KEYS <= set(info), (
+            f"{f.name}: (0002,0102) lacks {sorted(PRIVATE_INFO_KEYS - set(info))}; "
+            f"has {sorted(info)}")
         assert info["calling_ae"] == CALLING_AE
         assert info["called_ae"] == CALLED_AE
         assert "127.0.0.1" in info["peer_address"], info["peer_address"]
         assert info["received_at"] and info["association_id"]
-        by_ts_assoc[p.meta_str(0x0010)].add(info["association_id"])
-        # File names are opaque ids, never built from DICOM values.
-        assert uid not in f.name, f"file name {f.name} is built from the SOP Instance UID"
+        by_ts_assoc[read_part10(f).meta_str(0x0010)].add(info["association_id"])
     # One storescu run = one association = one transfer-syntax group (each group is sent in its
     # own syntax, checked against storescp above, so the stored syntax names the group).
     for ts, ids in by_ts_assoc.items():

@@ -7,8 +7,11 @@ import threading
 
 import pydicom
 
-from conftest import HOST, dcmtk_env, kill_process, make_instance, make_uid, wait_until
+import dicom_ul as ul
+from conftest import (HOST, dcmtk_env, encode_dataset, kill_process, make_instance, make_uid,
+                      small_dataset, wait_until)
 
+SC = ul.SECONDARY_CAPTURE_STORAGE
 COUNT = 300
 PIXEL_BYTES = 256 * 1024
 KILL_AFTER = 100
@@ -22,6 +25,15 @@ def test_kill9_mid_transfer_keeps_acknowledged_instances(conduit, tmp_path):
         uid = make_uid(11, i)
         sources[str(make_instance(src_dir / f"{i:04d}.dcm", sop_instance_uid=uid,
                                   pixel_bytes=PIXEL_BYTES, seed=i))] = uid
+
+    # A second sender stalls half-way through an instance, so that an in-progress .part file
+    # certainly exists when the router is killed.
+    stalled = conduit.associate(calling_ae="STALLSCU", contexts=[(1, SC, [ul.EXPLICIT_VR_LE])])
+    stalled_uid = make_uid(11, 5000)
+    data = encode_dataset(small_dataset(stalled_uid, pixel_bytes=PIXEL_BYTES), implicit=False)
+    stalled.send_fragments(1, ul.c_store_rq(SC, stalled_uid, 1), command=True)
+    stalled.send_fragments(1, data[: len(data) // 2], command=False, last=False)
+    wait_until(conduit.parts, 10, what="an incoming/*.part file for the stalled instance")
 
     cmd = ["storescu", "-v", "-aet", "CRASHSCU", "-aec", conduit.ae_title, HOST,
            str(conduit.port), *sources]
@@ -51,6 +63,7 @@ def test_kill9_mid_transfer_keeps_acknowledged_instances(conduit, tmp_path):
         reader.join(timeout=10)
     finally:
         kill_process(proc)
+        stalled.close()
 
     assert len(acknowledged) < COUNT, "storescu finished before the kill: nothing was in flight"
     assert None not in acknowledged
@@ -63,6 +76,7 @@ def test_kill9_mid_transfer_keeps_acknowledged_instances(conduit, tmp_path):
     for f in conduit.instances():
         ds = pydicom.dcmread(str(f))  # every committed file is whole and parses
         by_uid[ds.SOPInstanceUID].append((f, ds))
+    assert stalled_uid not in by_uid, "the half-received instance was committed"
     wanted = {sources[p] for p in acknowledged}
     missing = wanted - set(by_uid)
     assert not missing, f"{len(missing)} acknowledged instances lost after kill -9: {sorted(missing)[:5]}"

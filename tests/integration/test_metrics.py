@@ -88,7 +88,9 @@ def test_counters_move_after_a_send(conduit, tmp_path):
     assert delta("conduit_spool_commit_seconds_sum") >= 0
     buckets = [s for s in after if s[0] == "conduit_spool_commit_seconds_bucket"]
     assert any(l.get("le") == "+Inf" for _, l, _ in buckets), "histogram without a +Inf bucket"
-    assert metric_value(after, "conduit_spool_bytes") >= dataset_bytes
+    # A gauge may be refreshed a moment later than the counters: wait for it, bounded.
+    wait_until(lambda: metric_value(scrape(conduit), "conduit_spool_bytes") >= dataset_bytes, 10,
+               what=f"conduit_spool_bytes to reach the {dataset_bytes} dataset bytes stored")
     assert metric_value(after, "conduit_disk_free_bytes") > 0
 
 

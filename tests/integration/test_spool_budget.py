@@ -4,8 +4,6 @@ answers 0xA700 and new associations are rejected transient (result 2, source 3, 
 import pytest
 
 import dicom_ul as ul
-import yaml
-
 from conftest import (encode_dataset, make_instance, make_uid, parse_metrics, read_part10,
                       run_echoscu, run_storescu, small_dataset)
 
@@ -91,7 +89,7 @@ def test_budget_counts_what_is_already_spooled_at_start(start_conduit, tmp_path)
     assert len(c.instances()) == 8
     assert c.stop() == 0
     c.config["spool"]["max_bytes"] = "1MiB"
-    c.config_path.write_text(yaml.safe_dump(c.config, sort_keys=False))
+    c.write_config()
     c.start()
     with pytest.raises(ul.Rejected) as rj:
         c.associate(contexts=[(1, SC, [ul.EXPLICIT_VR_LE])]).close()

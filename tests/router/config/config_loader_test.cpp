@@ -645,3 +645,39 @@ TEST_F(ConfigFileTest, DirectoryIsOneErrorWithoutALine) {
 
 }  // namespace
 }  // namespace conduit::config
+
+namespace conduit::config {
+namespace {
+
+TEST(ConfigLoaderRulesTest, ParsesRulesAndDestinations) {
+  const Config config = Load(
+      "rules:\n  file: /etc/conduit/rules.yaml\n  reload_check_seconds: 0\n"
+      "destinations:\n  - name: PACS\n  - name: cloud-archive.eu\n");
+  EXPECT_EQ(config.rules.file, "/etc/conduit/rules.yaml");
+  EXPECT_EQ(config.rules.reload_check_interval, std::chrono::seconds(0));
+  ASSERT_EQ(config.destinations.size(), 2U);
+  EXPECT_EQ(config.destinations[0].name, "PACS");
+  EXPECT_EQ(config.destinations[1].name, "cloud-archive.eu");
+}
+
+TEST(ConfigLoaderRulesTest, DefaultsHaveNoRulesAndNoDestinations) {
+  const Config config = Load("");
+  EXPECT_TRUE(config.rules.file.empty());
+  EXPECT_EQ(config.rules.reload_check_interval, std::chrono::seconds(2));
+  EXPECT_TRUE(config.destinations.empty());
+}
+
+TEST(ConfigLoaderRulesTest, RefusesBadDestinations) {
+  ExpectOneError("destinations:\n  - name: PACS\n  - name: PACS\n", 3, 5,
+                 "destination 'PACS' is already defined on line 2");
+  ExpectOneError("destinations:\n  - name: \"my pacs\"\n", 2, 11, "is not a destination name");
+  const auto errors = Errors("destinations:\n  - host: 10.0.0.1\n");
+  ASSERT_EQ(errors.size(), 2U) << Describe(errors);
+  ExpectError(errors[0], 2, 5, "unknown key 'host'");
+  ExpectError(errors[1], 2, 5, "a destination needs a name");
+  ExpectOneError("rules:\n  reload_check_seconds: -1\n", 2, 25, "rules.reload_check_seconds");
+  ExpectOneError("rules:\n  fil: x\n", 2, 3, "unknown key 'fil'");
+}
+
+}  // namespace
+}  // namespace conduit::config

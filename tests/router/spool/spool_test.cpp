@@ -17,9 +17,11 @@
 
 #include "router/dimse/status.h"
 #include "router/metrics/ingest_metrics.h"
+#include "router/metrics/routing_metrics.h"
 #include "router/spool/dir_syncer.h"
 #include "router/spool/spool_committer.h"
 #include "router/spool/spool_record.h"
+#include "rules/rule_set.h"
 
 namespace conduit::spool {
 namespace {
@@ -85,10 +87,11 @@ class SpoolTest : public ::testing::Test {
     prometheus::Registry registry;
     config::Config config;
     metrics::IngestMetrics metrics(registry, config);
-    SpoolStats stats{metrics.commit_seconds()};
+    metrics::RoutingMetrics routing(registry);
+    SpoolStats stats{metrics.commit_seconds(), routing};
     SpoolCommitter committer(2, spool.committed_directory(), spool.usage(), stats,
                              io_context.get_executor());
-    auto future = committer.AsyncCommit(std::move(instance.value()), boost::asio::use_future);
+    auto future = committer.AsyncCommit(std::move(instance.value()), {}, boost::asio::use_future);
     io_context.run_for(std::chrono::seconds(10));
     return future.get();
   }
@@ -157,10 +160,11 @@ TEST_F(SpoolTest, UnparseableDatasetIsCannotUnderstand) {
   boost::asio::io_context io_context;
   prometheus::Registry registry;
   metrics::IngestMetrics metrics(registry, config::Config{});
-  SpoolStats stats{metrics.commit_seconds()};
+  metrics::RoutingMetrics routing(registry);
+  SpoolStats stats{metrics.commit_seconds(), routing};
   SpoolCommitter committer(1, spool.committed_directory(), spool.usage(), stats,
                            io_context.get_executor());
-  auto future = committer.AsyncCommit(std::move(instance.value()), boost::asio::use_future);
+  auto future = committer.AsyncCommit(std::move(instance.value()), {}, boost::asio::use_future);
   io_context.run_for(std::chrono::seconds(10));
   const CommitOutcome outcome = future.get();
   EXPECT_NE(outcome.status, dimse::status::kSuccess);
@@ -262,6 +266,69 @@ TEST(SpoolRecordTest, RoundTripsAndNeutralisesControlCharacters) {
   EXPECT_EQ(parsed->dataset_bytes, 1234U);
   EXPECT_FALSE(ParseSpoolRecord(std::string(100, '\0')).has_value());
   EXPECT_FALSE(ParseSpoolRecord("conduit_spool_record=1\npeer_port=notanumber\n").has_value());
+}
+
+}  // namespace
+}  // namespace conduit::spool
+
+namespace conduit::spool {
+namespace {
+
+TEST(SpoolRecordTest, RoutesAndEditsRoundTripWhateverTheirCharacters) {
+  SpoolRecord record;
+  record.spool_id = "id";
+  record.rules_generation = 4;
+  rules::Route pacs;
+  pacs.destination = "PACS";
+  pacs.priority = -3;
+  pacs.level = rules::RoutingLevel::kStudy;
+  pacs.quiet_period = std::chrono::seconds(90);
+  pacs.rule = "ct|mr %rule";
+  rules::TagEdit replace;
+  replace.kind = rules::TagEdit::Kind::kRegexReplace;
+  replace.target_text = "PatientID";
+  replace.pattern = "^(a|b)\n%";
+  replace.replacement = "\\1=x";
+  pacs.edits.push_back(replace);
+  rules::TagEdit copy;
+  copy.kind = rules::TagEdit::Kind::kCopy;
+  copy.target_text = "StudyID";
+  copy.source_text = "AccessionNumber";
+  pacs.edits.push_back(copy);
+  rules::Route research;
+  research.destination = "RESEARCH";
+  research.transcode_profile = "htj2k";
+  record.routes = {pacs, research};
+
+  auto parsed = ParseSpoolRecord(SerializeSpoolRecord(record));
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->rules_generation, 4U);
+  ASSERT_EQ(parsed->routes.size(), 2U);
+  const rules::Route& first = parsed->routes[0];
+  EXPECT_EQ(first.destination, "PACS");
+  EXPECT_EQ(first.priority, -3);
+  EXPECT_EQ(first.level, rules::RoutingLevel::kStudy);
+  EXPECT_EQ(first.quiet_period, std::chrono::seconds(90));
+  EXPECT_EQ(first.rule, "ct|mr %rule");
+  ASSERT_EQ(first.edits.size(), 2U);
+  EXPECT_EQ(first.edits[0].kind, rules::TagEdit::Kind::kRegexReplace);
+  EXPECT_EQ(first.edits[0].pattern, "^(a|b)\n%");
+  EXPECT_EQ(first.edits[0].replacement, "\\1=x");
+  EXPECT_EQ(first.edits[1].kind, rules::TagEdit::Kind::kCopy);
+  EXPECT_EQ(first.edits[1].source_text, "AccessionNumber");
+  EXPECT_EQ(parsed->routes[1].transcode_profile, "htj2k");
+  EXPECT_TRUE(parsed->routes[1].edits.empty());
+}
+
+TEST(SpoolRecordTest, MalformedRouteLinesAreRefused) {
+  const std::string base = "conduit_spool_record=1\n";
+  EXPECT_FALSE(ParseSpoolRecord(base + "route=PACS|1|\n").has_value()) << "too few fields";
+  EXPECT_FALSE(ParseSpoolRecord(base + "route=PACS|x|||0|r\n").has_value()) << "bad priority";
+  EXPECT_FALSE(ParseSpoolRecord(base + "route=PACS|1||planet|0|r\n").has_value()) << "bad level";
+  EXPECT_FALSE(ParseSpoolRecord(base + "edit=0|set|A|B|||\n").has_value()) << "edit before route";
+  EXPECT_FALSE(ParseSpoolRecord(base + "route=P%4|1||instance|0|r\n").has_value())
+      << "truncated escape";
+  EXPECT_TRUE(ParseSpoolRecord(base + "route=P%7C|1||instance|0|r\n").has_value());
 }
 
 }  // namespace

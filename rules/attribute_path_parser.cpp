@@ -121,7 +121,8 @@ std::size_t EditDistance(std::string_view a, std::string_view b) {
     current[0] = i;
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const bool same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);  // case matters little here
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (same ? 0 : 1)});
+      current[j] =
+          std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (same ? 0 : 1)});
     }
     std::swap(previous, current);
   }
@@ -276,8 +277,8 @@ std::variant<StepResult, std::string> ParseStep(std::string_view text,
              ": 'xx' stands for a private block, but the group is not private (private groups "
              "are odd)";
     }
-    const std::optional<std::uint16_t> low = ParseHex16(std::string("00") +
-                                                        std::string(element_text.substr(2)));
+    const std::optional<std::uint16_t> low =
+        ParseHex16(std::string("00") + std::string(element_text.substr(2)));
     if (!low) {
       return "bad tag " + Quoted(name) + ": the element must be xxEE with EE hexadecimal";
     }
@@ -332,9 +333,8 @@ std::variant<ParsedAttributePath, std::string> ParseAttributePath(
   std::size_t start = 0;
   while (true) {
     const std::size_t separator = text.find_first_of("/.", start);
-    const std::string_view step_text =
-        text.substr(start, separator == std::string_view::npos ? std::string_view::npos
-                                                                : separator - start);
+    const std::string_view step_text = text.substr(
+        start, separator == std::string_view::npos ? std::string_view::npos : separator - start);
     if (parsed.path.steps.size() == kMaxSteps) {
       return "attribute path " + Quoted(text) + " is deeper than " + std::to_string(kMaxSteps) +
              " steps";

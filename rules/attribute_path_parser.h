@@ -24,8 +24,8 @@ struct ParsedAttributePath {
 // `private_creator` is the creator of every private step in the path (one creator per path);
 // it must be empty when the path has no private step. On failure, a plain message saying what
 // is wrong (for a misspelt keyword, with the closest one).
-std::variant<ParsedAttributePath, std::string> ParseAttributePath(
-    std::string_view text, std::string_view private_creator);
+std::variant<ParsedAttributePath, std::string> ParseAttributePath(std::string_view text,
+                                                                  std::string_view private_creator);
 
 // "(0008,0060)", "(0040,0275)/(0040,0009)", "(0008,1110)[0]/(0008,1155)", "(0019,xx10)".
 std::string FormatAttributePath(const AttributePath& path);

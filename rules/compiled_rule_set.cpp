@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
+#include <cstdint>
 #include <ctime>
+#include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,19 +24,33 @@ namespace {
 constexpr std::size_t kMaxSeenLength = 200;  // explain output stays readable for long values
 constexpr int kSecondsPerDay = 86'400;
 
+// One attribute as this evaluation has read it. Derived forms (padding removed, numbers, dates)
+// are computed once, the first time a condition needs them, and shared by every later one.
 struct CachedAttribute {
   bool fetched = false;
-  std::optional<AttributeValues> values;
+  bool blank = true;  // absent, no value, or only values that are all padding
+  bool numbers_ready = false;
+  ValueKind spans_kind = ValueKind::kOther;  // which parse `spans` holds; kOther: none yet
   VrTraits traits;
-  bool blank = true;  // no value, or only values that are all padding
+  std::uint32_t first = 0;  // values without padding: EvaluationState::trimmed_[first, +count)
+  std::uint32_t count = 0;
+  std::uint32_t numbers = 0;  // EvaluationState::numbers_[numbers, +count)
+  std::uint32_t spans = 0;    // EvaluationState::spans_[spans, +count)
+  std::optional<AttributeValues> values;
 };
+
+constexpr double kNotANumber = std::numeric_limits<double>::quiet_NaN();
+constexpr TimeSpan kNotATime{1, 0};  // first > last: the value did not parse
+constexpr std::size_t kExpectedValues = 64;
 
 // What one evaluation has read so far: each attribute fetched once, local time computed once.
 class EvaluationState {
  public:
   EvaluationState(const CompiledRules& rules, const AttributeSource& source,
                   const AssociationFacts& facts)
-      : rules_(rules), source_(source), facts_(facts), cache_(rules.slots.size()) {}
+      : rules_(rules), source_(source), facts_(facts), cache_(rules.slots.size()) {
+    trimmed_.reserve(kExpectedValues);
+  }
 
   const CachedAttribute& Attribute(std::size_t slot) {
     CachedAttribute& cached = cache_[slot];
@@ -44,14 +60,52 @@ class EvaluationState {
       if (cached.values) {
         // The VR the source read wins; without one (implicit VR private data) use the dictionary.
         const std::string& vr = cached.values->vr;
-        cached.traits = vr.empty() || vr == "UN" ? rules_.slots[slot].dictionary_traits
-                                                  : TraitsOfVr(vr);
-        cached.blank = std::all_of(
-            cached.values->values.begin(), cached.values->values.end(),
-            [&](const std::string& value) { return TrimValue(value, cached.traits).empty(); });
+        cached.traits =
+            vr.empty() || vr == "UN" ? rules_.slots[slot].dictionary_traits : TraitsOfVr(vr);
+        // cache_ never grows, so views into its strings stay valid for the evaluation.
+        cached.first = static_cast<std::uint32_t>(trimmed_.size());
+        cached.count = static_cast<std::uint32_t>(cached.values->values.size());
+        for (const std::string& value : cached.values->values) {
+          const std::string_view trimmed = TrimValue(value, cached.traits);
+          cached.blank = cached.blank && trimmed.empty();
+          trimmed_.push_back(trimmed);
+        }
       }
     }
     return cached;
+  }
+
+  std::span<const std::string_view> Trimmed(const CachedAttribute& attribute) const {
+    return {trimmed_.data() + attribute.first, attribute.count};
+  }
+
+  // The values as numbers; NaN for a value that is not one.
+  std::span<const double> Numbers(const CachedAttribute& attribute) {
+    auto& cached = const_cast<CachedAttribute&>(attribute);  // cache_ is ours
+    if (!cached.numbers_ready) {
+      cached.numbers_ready = true;
+      cached.numbers = static_cast<std::uint32_t>(numbers_.size());
+      for (const std::string_view value : Trimmed(attribute)) {
+        numbers_.push_back(ParseDecimal(value).value_or(kNotANumber));
+      }
+    }
+    return {numbers_.data() + cached.numbers, cached.count};
+  }
+
+  // The values as dates, times or date-times; kNotATime for a value that is not one.
+  std::span<const TimeSpan> Spans(const CachedAttribute& attribute, ValueKind kind) {
+    auto& cached = const_cast<CachedAttribute&>(attribute);  // cache_ is ours
+    if (cached.spans_kind != kind) {
+      cached.spans_kind = kind;
+      cached.spans = static_cast<std::uint32_t>(spans_.size());
+      for (const std::string_view value : Trimmed(attribute)) {
+        const std::optional<TimeSpan> span = kind == ValueKind::kDate   ? ParseDate(value)
+                                             : kind == ValueKind::kTime ? ParseTime(value)
+                                                                        : ParseDateTime(value);
+        spans_.push_back(span.value_or(kNotATime));
+      }
+    }
+    return {spans_.data() + cached.spans, cached.count};
   }
 
   const std::tm& LocalTime() {
@@ -64,6 +118,15 @@ class EvaluationState {
     return *local_time_;
   }
 
+  // nullopt when the router recorded no (or no valid) address: no source network matches.
+  const std::optional<IpAddress>& PeerAddress() {
+    if (!peer_parsed_) {
+      peer_parsed_ = true;
+      peer_address_ = ParseIpAddress(facts_.peer_address);
+    }
+    return peer_address_;
+  }
+
   const AssociationFacts& facts() const { return facts_; }
 
  private:
@@ -71,71 +134,81 @@ class EvaluationState {
   const AttributeSource& source_;
   const AssociationFacts& facts_;
   std::vector<CachedAttribute> cache_;
+  std::vector<std::string_view> trimmed_;
+  std::vector<double> numbers_;
+  std::vector<TimeSpan> spans_;
   std::optional<std::tm> local_time_;
+  bool peer_parsed_ = false;
+  std::optional<IpAddress> peer_address_;
 };
 
-// `number` is the value read as a number, or NaN when it is not one (or compares as text).
-bool ConstantMatches(const Constant& constant, std::string_view value, double number,
-                     bool ignore_case) {
-  if (constant.number && !std::isnan(number)) {
-    return number == *constant.number;
+// DICOM values and rule constants are short: a byte loop beats calling memcmp for them.
+bool SameBytes(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
   }
-  return ignore_case ? EqualsFolded(constant.text, value) : constant.text == value;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
 }
 
-std::optional<TimeSpan> ParseSpan(ValueKind kind, std::string_view value) {
-  switch (kind) {
-    case ValueKind::kDate:
-      return ParseDate(value);
-    case ValueKind::kTime:
-      return ParseTime(value);
-    default:
-      return ParseDateTime(value);
+// As std::string_view::compare (bytes as unsigned char), without the call to memcmp.
+int CompareBytes(std::string_view a, std::string_view b) {
+  const std::size_t common = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < common; ++i) {
+    if (a[i] != b[i]) {
+      return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+    }
   }
+  return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
 }
 
-// One value (padding removed, not blank) against a value operator.
-bool MatchValue(const ValueTest& test, std::string_view value, ValueKind kind) {
+bool TextEquals(const Constant& constant, std::string_view value, bool ignore_case) {
+  return ignore_case ? EqualsFolded(constant.text, value) : SameBytes(constant.text, value);
+}
+
+bool RegexMatches(const ValueTest& test, std::string_view value) {
+  // Two comparisons turn most values away before RE2 runs (see ValueTest::regex_min).
+  if (test.has_regex_bounds &&
+      (CompareBytes(value, test.regex_min) < 0 || CompareBytes(value, test.regex_max) > 0)) {
+    return false;
+  }
+  return RE2::FullMatch(value, *test.regex);
+}
+
+bool InDateRange(const ValueTest& test, const TimeSpan& span) {
+  if (span.first > span.last) {
+    return false;  // not a date or time
+  }
+  if (test.wraps_midnight) {
+    return span.first >= test.from || span.first <= test.to;
+  }
+  return span.first >= test.from && span.first <= test.to;
+}
+
+// A text value (an AE title, or an attribute value compared as text) against equals, in,
+// wildcard or regex.
+bool MatchText(const ValueTest& test, std::string_view value) {
   switch (test.op) {
     case ValueOperator::kEquals:
-    case ValueOperator::kIn: {
-      // A plain double rather than an optional: GCC 12 warns (wrongly) about optional<double>
-      // captured in the lambda.
-      const double number = kind == ValueKind::kNumber
-                                ? ParseDecimal(value).value_or(std::numeric_limits<double>::quiet_NaN())
-                                : std::numeric_limits<double>::quiet_NaN();
-      return std::any_of(test.constants.begin(), test.constants.end(),
-                         [&](const Constant& constant) {
-                           return ConstantMatches(constant, value, number, test.ignore_case);
-                         });
-    }
+    case ValueOperator::kIn:
+      return std::any_of(
+          test.constants.begin(), test.constants.end(),
+          [&](const Constant& constant) { return TextEquals(constant, value, test.ignore_case); });
     case ValueOperator::kWildcard:
-      return WildcardMatch(test.constants.front().text, value, test.ignore_case);
+      return test.wildcard.Matches(value);
     case ValueOperator::kRegex:
-      return RE2::FullMatch(value, *test.regex);
-    case ValueOperator::kNumberRange: {
-      const std::optional<double> number = ParseDecimal(value);
-      return number && *number >= test.min && *number <= test.max;
-    }
-    case ValueOperator::kDateRange: {
-      const std::optional<TimeSpan> span = ParseSpan(test.range_kind, value);
-      if (!span) {
-        return false;
-      }
-      if (test.wraps_midnight) {
-        return span->first >= test.from || span->first <= test.to;
-      }
-      return span->first >= test.from && span->first <= test.to;
-    }
-    case ValueOperator::kPresent:
-    case ValueOperator::kAbsent:
-    case ValueOperator::kEmpty:
-      break;
+      return RegexMatches(test, value);
+    default:
+      return false;
   }
-  return false;
 }
 
-bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute) {
+bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute,
+                    EvaluationState& state) {
   switch (test.op) {
     case ValueOperator::kAbsent:
       return !attribute.values.has_value() != test.negated;
@@ -151,17 +224,46 @@ bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute) {
     return false;
   }
   // Multi-valued attributes match when any value does.
-  return std::any_of(attribute.values->values.begin(), attribute.values->values.end(),
-                     [&](const std::string& raw) {
-                       return MatchValue(test, TrimValue(raw, attribute.traits),
-                                         attribute.traits.kind);
-                     });
+  const std::span<const std::string_view> values = state.Trimmed(attribute);
+  switch (test.op) {
+    case ValueOperator::kEquals:
+    case ValueOperator::kIn:
+      if (attribute.traits.kind == ValueKind::kNumber) {
+        // DS, IS and binary numbers compare by value ("5.0" equals 5); a value that is not a
+        // number (NaN) still compares as text.
+        const std::span<const double> numbers = state.Numbers(attribute);
+        for (std::size_t i = 0; i < values.size(); ++i) {
+          for (const Constant& constant : test.constants) {
+            if (constant.number && !std::isnan(numbers[i]) ? numbers[i] == *constant.number
+                                                           : SameBytes(constant.text, values[i])) {
+              return true;
+            }
+          }
+        }
+        return false;
+      }
+      break;
+    case ValueOperator::kNumberRange: {
+      const std::span<const double> numbers = state.Numbers(attribute);
+      return std::any_of(numbers.begin(), numbers.end(),
+                         [&](double number) { return number >= test.min && number <= test.max; });
+    }
+    case ValueOperator::kDateRange: {
+      const std::span<const TimeSpan> spans = state.Spans(attribute, test.range_kind);
+      return std::any_of(spans.begin(), spans.end(),
+                         [&](const TimeSpan& span) { return InDateRange(test, span); });
+    }
+    default:
+      break;
+  }
+  return std::any_of(values.begin(), values.end(),
+                     [&](std::string_view value) { return MatchText(test, value); });
 }
 
 bool MatchAe(const ValueTest& test, std::string_view ae) {
   constexpr VrTraits kAeTraits{ValueKind::kText, true};
   const std::string_view value = TrimValue(ae, kAeTraits);
-  return !value.empty() && MatchValue(test, value, ValueKind::kText);
+  return !value.empty() && MatchText(test, value);
 }
 
 int SecondsSinceMidnight(const std::tm& local) {
@@ -184,11 +286,13 @@ std::string Seen(const Condition& condition, EvaluationState& state) {
       if (attribute.blank) {
         return "<empty>";
       }
-      for (std::size_t i = 0; i < attribute.values->values.size(); ++i) {
-        if (i != 0) {
+      bool first = true;
+      for (const std::string_view value : state.Trimmed(attribute)) {
+        if (!first) {
           seen += '\\';
         }
-        seen += TrimValue(attribute.values->values[i], attribute.traits);
+        first = false;
+        seen += value;
       }
       break;
     }
@@ -259,7 +363,7 @@ bool Holds(const Condition& condition, EvaluationState& state, Trace& trace, int
       matched = !Holds(condition.children.front(), state, trace, depth + 1);
       break;
     case Condition::Kind::kAttribute:
-      matched = MatchAttribute(condition.test, state.Attribute(condition.slot));
+      matched = MatchAttribute(condition.test, state.Attribute(condition.slot), state);
       break;
     case Condition::Kind::kCallingAe:
       matched = MatchAe(condition.test, state.facts().calling_ae);
@@ -267,12 +371,13 @@ bool Holds(const Condition& condition, EvaluationState& state, Trace& trace, int
     case Condition::Kind::kCalledAe:
       matched = MatchAe(condition.test, state.facts().called_ae);
       break;
-    case Condition::Kind::kSource:
-      matched = std::any_of(condition.networks.begin(), condition.networks.end(),
-                            [&](const Cidr& network) {
-                              return network.Contains(state.facts().peer_address);
-                            });
+    case Condition::Kind::kSource: {
+      const std::optional<IpAddress>& peer = state.PeerAddress();
+      matched =
+          peer && std::any_of(condition.networks.begin(), condition.networks.end(),
+                              [&](const IpNetwork& network) { return network.Contains(*peer); });
       break;
+    }
     case Condition::Kind::kTimeOfDay: {
       const int now = SecondsSinceMidnight(state.LocalTime());
       matched = condition.from_second < condition.to_second
@@ -295,9 +400,9 @@ bool Holds(const Condition& condition, EvaluationState& state, Trace& trace, int
 void AddRoutes(const std::vector<Route>& routes, RoutingDecision& decision) {
   for (const Route& route : routes) {
     // A destination reached by several rules gets one route: the first rule's.
-    const bool already_routed =
-        std::any_of(decision.routes.begin(), decision.routes.end(),
-                    [&](const Route& existing) { return existing.destination == route.destination; });
+    const bool already_routed = std::any_of(
+        decision.routes.begin(), decision.routes.end(),
+        [&](const Route& existing) { return existing.destination == route.destination; });
     if (!already_routed) {
       decision.routes.push_back(route);
     }

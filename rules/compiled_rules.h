@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "rules/attribute_source.h"
-#include "rules/cidr.h"
 #include "rules/dicom_value.h"
+#include "rules/ip_network.h"
 #include "rules/rule_set.h"
 
 namespace re2 {
@@ -26,7 +26,7 @@ namespace conduit::rules {
 // fetched from the source at most once per evaluation.
 struct AttributeSlot {
   AttributePath path;
-  std::string text;           // as first written in the rules file
+  std::string text;            // as first written in the rules file
   VrTraits dictionary_traits;  // used when the source reports no VR or UN
 };
 
@@ -49,18 +49,25 @@ enum class ValueOperator : std::uint8_t {
   kEmpty,      // in the dataset with no value (or only blank ones)
 };
 
+// Hot fields first: evaluation walks every rule's conditions for each instance.
 struct ValueTest {
   ValueOperator op = ValueOperator::kEquals;
   bool ignore_case = false;
-  bool negated = false;  // present/absent/empty: false
-  std::vector<Constant> constants;         // equals: one; in: several; wildcard: the pattern
-  std::shared_ptr<const re2::RE2> regex;   // kRegex, anchored at both ends
+  bool negated = false;         // present/absent/empty: false
+  bool wraps_midnight = false;  // TM ranges with from later than to
+  bool has_regex_bounds = false;
+  ValueKind range_kind = ValueKind::kDate;  // kDateRange: kDate, kTime or kDateTime
+  std::vector<Constant> constants;          // equals: one; in: several
+  WildcardPattern wildcard;                 // kWildcard
+  std::shared_ptr<const re2::RE2> regex;    // kRegex
   double min = -std::numeric_limits<double>::infinity();
   double max = std::numeric_limits<double>::infinity();
-  ValueKind range_kind = ValueKind::kDate;  // kDateRange: kDate, kTime or kDateTime
   std::int64_t from = std::numeric_limits<std::int64_t>::min();  // µs, see TimeSpan
   std::int64_t to = std::numeric_limits<std::int64_t>::max();
-  bool wraps_midnight = false;  // TM ranges with from later than to
+  // kRegex: every value the regex can match lies in [regex_min, regex_max] (RE2's
+  // PossibleMatchRange), so most values are turned away by two comparisons, without RE2.
+  std::string regex_min;
+  std::string regex_max;
 };
 
 struct Condition {
@@ -76,14 +83,14 @@ struct Condition {
     kDayOfWeek,
   };
   Kind kind = Kind::kAll;
-  std::string description;  // for explain: "Modality equals CT"
-  std::vector<Condition> children;
+  std::uint8_t days = 0;  // kDayOfWeek: bit 0 Sunday … bit 6 Saturday (struct tm's tm_wday)
+  int from_second = 0;    // kTimeOfDay: [from, to) in seconds since local midnight; may wrap
+  int to_second = 0;
   std::size_t slot = 0;  // kAttribute
   ValueTest test;        // kAttribute, kCallingAe, kCalledAe
-  std::vector<Cidr> networks;
-  int from_second = 0;  // kTimeOfDay: [from, to) in seconds since local midnight; may wrap
-  int to_second = 0;
-  std::uint8_t days = 0;  // kDayOfWeek: bit 0 Sunday … bit 6 Saturday (struct tm's tm_wday)
+  std::vector<Condition> children;
+  std::vector<IpNetwork> networks;  // kSource
+  std::string description;          // for explain: "Modality equals CT"
 };
 
 struct CompiledRule {

@@ -22,19 +22,19 @@ struct VrEntry {
 // PS3.5 Table 6.2-1. Leading spaces are not significant for AE, CS, DS, IS, LO, PN, SH, DA, DT
 // and TM; trailing spaces for every string VR.
 constexpr std::array<VrEntry, 27> kVrTable = {{
-    {"AE", {ValueKind::kText, true}},       {"AS", {ValueKind::kText, false}},
-    {"CS", {ValueKind::kText, true}},       {"DA", {ValueKind::kDate, true}},
-    {"DS", {ValueKind::kNumber, true}},     {"DT", {ValueKind::kDateTime, true}},
-    {"FD", {ValueKind::kNumber, true}},     {"FL", {ValueKind::kNumber, true}},
-    {"IS", {ValueKind::kNumber, true}},     {"LO", {ValueKind::kText, true}},
-    {"LT", {ValueKind::kText, false}},      {"PN", {ValueKind::kText, true}},
-    {"SH", {ValueKind::kText, true}},       {"SL", {ValueKind::kNumber, true}},
-    {"SS", {ValueKind::kNumber, true}},     {"ST", {ValueKind::kText, false}},
-    {"SV", {ValueKind::kNumber, true}},     {"TM", {ValueKind::kTime, true}},
-    {"UC", {ValueKind::kText, false}},      {"UI", {ValueKind::kText, false}},
-    {"UL", {ValueKind::kNumber, true}},     {"UR", {ValueKind::kText, false}},
-    {"US", {ValueKind::kNumber, true}},     {"UT", {ValueKind::kText, false}},
-    {"UV", {ValueKind::kNumber, true}},     {"SQ", {ValueKind::kOther, false}},
+    {"AE", {ValueKind::kText, true}},   {"AS", {ValueKind::kText, false}},
+    {"CS", {ValueKind::kText, true}},   {"DA", {ValueKind::kDate, true}},
+    {"DS", {ValueKind::kNumber, true}}, {"DT", {ValueKind::kDateTime, true}},
+    {"FD", {ValueKind::kNumber, true}}, {"FL", {ValueKind::kNumber, true}},
+    {"IS", {ValueKind::kNumber, true}}, {"LO", {ValueKind::kText, true}},
+    {"LT", {ValueKind::kText, false}},  {"PN", {ValueKind::kText, true}},
+    {"SH", {ValueKind::kText, true}},   {"SL", {ValueKind::kNumber, true}},
+    {"SS", {ValueKind::kNumber, true}}, {"ST", {ValueKind::kText, false}},
+    {"SV", {ValueKind::kNumber, true}}, {"TM", {ValueKind::kTime, true}},
+    {"UC", {ValueKind::kText, false}},  {"UI", {ValueKind::kText, false}},
+    {"UL", {ValueKind::kNumber, true}}, {"UR", {ValueKind::kText, false}},
+    {"US", {ValueKind::kNumber, true}}, {"UT", {ValueKind::kText, false}},
+    {"UV", {ValueKind::kNumber, true}}, {"SQ", {ValueKind::kOther, false}},
     {"UN", {ValueKind::kOther, false}},
 }};
 
@@ -138,9 +138,8 @@ std::optional<TimeSpan> ParseColonTime(std::string_view text) {
   std::size_t start = 0;
   for (int part = 0; part < 3; ++part) {
     const std::size_t colon = text.find(':', start);
-    std::string_view field = text.substr(start, colon == std::string_view::npos
-                                                    ? std::string_view::npos
-                                                    : colon - start);
+    std::string_view field = text.substr(
+        start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
     std::string_view fraction;
     if (part == 2) {
       const std::size_t dot = field.find('.');
@@ -149,8 +148,7 @@ std::optional<TimeSpan> ParseColonTime(std::string_view text) {
         field = field.substr(0, dot);
       }
     }
-    if (field.empty() || field.size() > 2 || !AllDigits(field) ||
-        (part > 0 && field.size() != 2)) {
+    if (field.empty() || field.size() > 2 || !AllDigits(field) || (part > 0 && field.size() != 2)) {
       return std::nullopt;
     }
     if (field.size() == 1) {
@@ -363,8 +361,7 @@ bool WildcardMatch(std::string_view pattern, std::string_view text, bool fold_ca
       t += CharacterLength(text, t);
       continue;
     }
-    if (p < pattern.size() &&
-        pattern[p] == (fold_case ? FoldAscii(text[t]) : text[t])) {
+    if (p < pattern.size() && pattern[p] == (fold_case ? FoldAscii(text[t]) : text[t])) {
       ++p;
       ++t;
       continue;
@@ -380,6 +377,86 @@ bool WildcardMatch(std::string_view pattern, std::string_view text, bool fold_ca
     ++p;
   }
   return p == pattern.size();
+}
+
+namespace {
+
+bool SameFolded(std::string_view lowered, std::string_view text, bool fold_case) {
+  // lowered.size() == text.size() (checked by the callers)
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (lowered[i] != (fold_case ? FoldAscii(text[i]) : text[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The first position at or after `from` where `piece` occurs in `text`, or npos.
+std::size_t FindPiece(std::string_view text, std::string_view piece, std::size_t from,
+                      bool fold_case) {
+  if (!fold_case) {
+    return text.find(piece, from);
+  }
+  if (piece.empty()) {
+    return from <= text.size() ? from : std::string_view::npos;
+  }
+  if (piece.size() > text.size()) {
+    return std::string_view::npos;
+  }
+  const char lead = piece.front();
+  for (std::size_t at = from; at + piece.size() <= text.size(); ++at) {
+    if (FoldAscii(text[at]) == lead &&
+        SameFolded(piece.substr(1), text.substr(at + 1, piece.size() - 1), true)) {
+      return at;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+WildcardPattern::WildcardPattern(std::string_view pattern, bool fold_case)
+    : pattern_(pattern),
+      fold_case_(fold_case),
+      has_question_mark_(pattern.find('?') != std::string_view::npos) {
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t star = pattern.find('*', start);
+    pieces_.emplace_back(pattern.substr(
+        start, star == std::string_view::npos ? std::string_view::npos : star - start));
+    if (star == std::string_view::npos) {
+      break;
+    }
+    start = star + 1;
+  }
+}
+
+bool WildcardPattern::Matches(std::string_view text) const {
+  if (has_question_mark_ || pieces_.empty()) {
+    return WildcardMatch(pattern_, text, fold_case_);
+  }
+  const std::string& first = pieces_.front();
+  if (pieces_.size() == 1) {  // no '*': the whole text
+    return first.size() == text.size() && SameFolded(first, text, fold_case_);
+  }
+  const std::string& last = pieces_.back();
+  if (first.size() + last.size() > text.size() ||
+      !SameFolded(first, text.substr(0, first.size()), fold_case_) ||
+      !SameFolded(last, text.substr(text.size() - last.size()), fold_case_)) {
+    return false;
+  }
+  // The middle pieces, leftmost first, between the anchored ends: for '*' alone, taking the
+  // earliest occurrence of each piece never loses a match.
+  const std::string_view middle = text.substr(0, text.size() - last.size());
+  std::size_t position = first.size();
+  for (std::size_t i = 1; i + 1 < pieces_.size(); ++i) {
+    const std::size_t found = FindPiece(middle, pieces_[i], position, fold_case_);
+    if (found == std::string_view::npos) {
+      return false;
+    }
+    position = found + pieces_[i].size();
+  }
+  return true;
 }
 
 }  // namespace conduit::rules

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace conduit::rules {
 
@@ -67,5 +68,23 @@ bool EqualsFolded(std::string_view lowered, std::string_view text);
 // C-FIND wildcards: `*` any run of characters (possibly none), `?` exactly one character (a
 // whole UTF-8 sequence). With `fold_case`, `pattern` must already be lower case.
 bool WildcardMatch(std::string_view pattern, std::string_view text, bool fold_case);
+
+// A wildcard pattern prepared once: without `?`, the literal pieces between `*`s are found with
+// plain searches ("*HEAD*" is one search), which is what most rules use; with `?`, it falls back
+// to WildcardMatch. Matches exactly what WildcardMatch matches.
+class WildcardPattern {
+ public:
+  WildcardPattern() = default;
+  // With `fold_case`, `pattern` must already be lower case.
+  WildcardPattern(std::string_view pattern, bool fold_case);
+
+  bool Matches(std::string_view text) const;
+
+ private:
+  std::string pattern_;
+  bool fold_case_ = false;
+  bool has_question_mark_ = false;
+  std::vector<std::string> pieces_;  // split on '*': first anchors the start, last the end
+};
 
 }  // namespace conduit::rules

@@ -8,8 +8,8 @@
 namespace conduit::rules {
 namespace {
 
-constexpr std::string_view kHeld = "\u2713";     // ✓
-constexpr std::string_view kFailed = "\u2717";   // ✗
+constexpr std::string_view kHeld = "\u2713";    // ✓
+constexpr std::string_view kFailed = "\u2717";  // ✗
 
 std::string LevelName(RoutingLevel level) {
   switch (level) {
@@ -46,8 +46,8 @@ std::string DescribeEdit(const TagEdit& edit) {
 
 void AppendRoute(const Route& route, std::string& out) {
   out += "  " + route.destination + ": priority " + std::to_string(route.priority) + ", ";
-  out += route.transcode_profile.empty() ? "sent as stored"
-                                         : "transcode " + route.transcode_profile;
+  out +=
+      route.transcode_profile.empty() ? "sent as stored" : "transcode " + route.transcode_profile;
   out += ", level " + LevelName(route.level);
   if (route.level != RoutingLevel::kInstance) {
     out += " (quiet period " + std::to_string(route.quiet_period.count()) + " s)";

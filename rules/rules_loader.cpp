@@ -65,9 +65,9 @@ constexpr auto kDefaultKeys =
     std::to_array<std::string_view>({"route", "level", "quiet_period_seconds"});
 constexpr auto kRouteKeys =
     std::to_array<std::string_view>({"destination", "priority", "transcode", "edits"});
-constexpr auto kConditionKinds = std::to_array<std::string_view>(
-    {"all", "any", "not", "attribute", "calling_ae", "called_ae", "source", "time_of_day",
-     "day_of_week"});
+constexpr auto kConditionKinds =
+    std::to_array<std::string_view>({"all", "any", "not", "attribute", "calling_ae", "called_ae",
+                                     "source", "time_of_day", "day_of_week"});
 constexpr auto kValueOperators = std::to_array<std::string_view>(
     {"equals", "in", "wildcard", "regex", "range", "present", "absent", "empty"});
 constexpr auto kAttributeExtras = std::to_array<std::string_view>({"creator", "ignore_case"});
@@ -78,7 +78,8 @@ constexpr auto kConditionKeys = std::to_array<std::string_view>(
      "creator", "ignore_case"});
 constexpr auto kAeKeys =
     std::to_array<std::string_view>({"equals", "in", "wildcard", "regex", "ignore_case"});
-constexpr auto kAeOperators = std::to_array<std::string_view>({"equals", "in", "wildcard", "regex"});
+constexpr auto kAeOperators =
+    std::to_array<std::string_view>({"equals", "in", "wildcard", "regex"});
 constexpr auto kRangeKeys = std::to_array<std::string_view>({"min", "max", "from", "to"});
 constexpr auto kTimeOfDayKeys = std::to_array<std::string_view>({"from", "to"});
 constexpr auto kEditKinds =
@@ -233,19 +234,22 @@ class RulesReader {
       AddError(start, "version is missing: a rules file starts with 'version: 1'");
       return compiled;
     }
-    const std::optional<Fields> top = OpenMapping(document, start, kTopLevelKeys, "at the top level");
+    const std::optional<Fields> top =
+        OpenMapping(document, start, kTopLevelKeys, "at the top level");
     if (!top) {
       return compiled;
     }
     if (const Field* version = Find(*top, "version")) {
       if (!version->value.IsScalar() || version->value.Scalar() != kSupportedVersion) {
-        AddError(version->mark, "unsupported version " +
-                                    (version->value.IsScalar() ? Quoted(version->value.Scalar())
-                                                               : std::string(Describe(version->value))) +
-                                    "; this Conduit reads version 1");
+        AddError(version->mark,
+                 "unsupported version " +
+                     (version->value.IsScalar() ? Quoted(version->value.Scalar())
+                                                : std::string(Describe(version->value))) +
+                     "; this Conduit reads version 1");
       }
     } else {
-      AddError(MarkOf(document, start), "version is missing: a rules file starts with 'version: 1'");
+      AddError(MarkOf(document, start),
+               "version is missing: a rules file starts with 'version: 1'");
     }
     if (const Field* rules = Find(*top, "rules")) {
       ReadRules(*rules, compiled);
@@ -282,7 +286,9 @@ class RulesReader {
     }
     Fields fields;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+      // Copies: `it->` returns a temporary proxy, which a reference would outlive.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
       if (!Visit(key.Mark())) {
         return std::nullopt;
       }
@@ -307,7 +313,7 @@ class RulesReader {
                                  std::to_string(first->key_mark.line + 1));
         continue;
       }
-      fields.push_back(Field{name, it->second, key.Mark(), MarkOf(it->second, key.Mark())});
+      fields.push_back(Field{name, value, key.Mark(), MarkOf(value, key.Mark())});
     }
     return fields;
   }
@@ -406,7 +412,7 @@ class RulesReader {
     }
     std::map<std::string, int, std::less<>> first_lines;
     for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-      const YAML::Node& node = *it;
+      const YAML::Node node = *it;
       if (!Visit(field.mark)) {
         return;
       }
@@ -433,7 +439,8 @@ class RulesReader {
         if (const std::string problem = RuleNameProblem(*text); !problem.empty()) {
           AddError(name->mark, "name: " + problem);
           ok = false;
-        } else if (const auto [first, inserted] = first_lines.try_emplace(*text, name->mark.line + 1);
+        } else if (const auto [first, inserted] =
+                       first_lines.try_emplace(*text, name->mark.line + 1);
                    !inserted) {
           AddError(name->mark, "duplicate rule name " + Quoted(*text) +
                                    "; it is already used on line " + std::to_string(first->second));
@@ -467,8 +474,9 @@ class RulesReader {
       // Discard implies stop: nothing after it can route the instance.
       rule.stop = true;
       if (route) {
-        AddError(route->key_mark, who + " has both route: and discard: true; a rule either routes "
-                                        "or discards");
+        AddError(route->key_mark, who +
+                                      " has both route: and discard: true; a rule either routes "
+                                      "or discards");
         ok = false;
       }
       for (const Field* field : {level, quiet}) {
@@ -478,8 +486,9 @@ class RulesReader {
         }
       }
     } else if (!route) {
-      AddError(mark, who + " has neither route: nor discard: true; say where matching instances "
-                           "go, or discard them");
+      AddError(mark, who +
+                         " has neither route: nor discard: true; say where matching instances "
+                         "go, or discard them");
       ok = false;
     }
 
@@ -555,8 +564,8 @@ class RulesReader {
         ok = false;
       }
     }
-    std::chrono::seconds quiet_period{level == RoutingLevel::kInstance ? 0
-                                                                       : kDefaultQuietPeriodSeconds};
+    std::chrono::seconds quiet_period{
+        level == RoutingLevel::kInstance ? 0 : kDefaultQuietPeriodSeconds};
     if (quiet_field) {
       if (level == RoutingLevel::kInstance) {
         AddError(quiet_field->key_mark,
@@ -685,15 +694,16 @@ class RulesReader {
 
   std::optional<std::vector<TagEdit>> ReadEdits(const Field& field) {
     if (!field.value.IsSequence()) {
-      AddError(field.mark, "edits: expected a list of edits such as '- delete: {attribute: "
-                           "PatientName}', got " +
-                               std::string(Describe(field.value)));
+      AddError(field.mark,
+               "edits: expected a list of edits such as '- delete: {attribute: "
+               "PatientName}', got " +
+                   std::string(Describe(field.value)));
       return std::nullopt;
     }
     std::vector<TagEdit> edits;
     bool ok = true;
     for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-      const YAML::Node& item = *it;
+      const YAML::Node item = *it;
       if (!Visit(field.mark)) {
         return std::nullopt;
       }
@@ -783,8 +793,8 @@ class RulesReader {
       }
     }
     if (target) {
-      ok = ReadEditPath(*target, target_creator, edit.kind != TagEdit::Kind::kDelete,
-                        edit.target, edit.target_text) &&
+      ok = ReadEditPath(*target, target_creator, edit.kind != TagEdit::Kind::kDelete, edit.target,
+                        edit.target_text) &&
            ok;
     }
     if (source) {
@@ -798,8 +808,9 @@ class RulesReader {
           ok = false;
         } else if (edit.kind != TagEdit::Kind::kSet &&
                    (text->empty() || text->find('\\') != std::string::npos)) {
-          AddError(value->mark, kind + " value: give some text, without a backslash (which "
-                                       "separates values)");
+          AddError(value->mark, kind +
+                                    " value: give some text, without a backslash (which "
+                                    "separates values)");
           ok = false;
         } else {
           edit.value = *text;
@@ -856,8 +867,8 @@ class RulesReader {
   }
 
   // An edit's attribute. Where the edit stores a value (`writes`: every edit but delete, and not
-  // the copy source) the path must not end on a sequence, and must name one item of each sequence it
-  // goes through: the value read back and rewritten must come from the item it is written to.
+  // the copy source) the path must not end on a sequence, and must name one item of each sequence
+  // it goes through: the value read back and rewritten must come from the item it is written to.
   bool ReadEditPath(const Field& field, const std::string& creator, bool writes,
                     AttributePath& path, std::string& text) {
     const std::optional<std::string> written = ReadText(field, "an attribute");
@@ -913,21 +924,21 @@ class RulesReader {
     if (field.value.IsMap()) {
       return ReadCondition(field.value, field.mark, 0);
     }
-    AddError(field.mark, "when: expected a condition (a mapping such as {attribute: Modality, "
-                         "equals: CT}) or a list of them, got " +
-                             std::string(Describe(field.value)));
+    AddError(field.mark,
+             "when: expected a condition (a mapping such as {attribute: Modality, "
+             "equals: CT}) or a list of them, got " +
+                 std::string(Describe(field.value)));
     return std::nullopt;
   }
 
   std::optional<Condition> ReadConditionList(const Field& field, Condition::Kind kind,
                                              std::string description, int depth) {
     if (depth > kMaxConditionDepth) {
-      AddError(field.mark,
-               "conditions are nested deeper than " + std::to_string(kMaxConditionDepth) + " levels");
+      AddError(field.mark, "conditions are nested deeper than " +
+                               std::to_string(kMaxConditionDepth) + " levels");
       return std::nullopt;
     }
-    const std::optional<std::vector<YAML::Node>> items =
-        ReadList(field, "a list of conditions");
+    const std::optional<std::vector<YAML::Node>> items = ReadList(field, "a list of conditions");
     if (!items) {
       return std::nullopt;
     }
@@ -952,8 +963,8 @@ class RulesReader {
   std::optional<Condition> ReadCondition(const YAML::Node& node, const YAML::Mark& mark,
                                          int depth) {
     if (depth > kMaxConditionDepth) {
-      AddError(mark,
-               "conditions are nested deeper than " + std::to_string(kMaxConditionDepth) + " levels");
+      AddError(mark, "conditions are nested deeper than " + std::to_string(kMaxConditionDepth) +
+                         " levels");
       return std::nullopt;
     }
     if (!Visit(mark)) {
@@ -1089,9 +1100,8 @@ class RulesReader {
       return std::nullopt;
     }
     if (operators.size() > 1) {
-      AddError(operators[1]->key_mark, "one operator per condition: " +
-                                           Quoted(operators[0]->key) + " and " +
-                                           Quoted(operators[1]->key) +
+      AddError(operators[1]->key_mark, "one operator per condition: " + Quoted(operators[0]->key) +
+                                           " and " + Quoted(operators[1]->key) +
                                            " are both here; combine conditions under all: or any:");
       return std::nullopt;
     }
@@ -1102,8 +1112,8 @@ class RulesReader {
       ok = ok && value.has_value();
       ignore_case = value.value_or(false);
       if (!Contains(kAeOperators, op.key)) {
-        AddError(ignore->key_mark, "ignore_case applies to equals, in, wildcard and regex, not to " +
-                                       op.key);
+        AddError(ignore->key_mark,
+                 "ignore_case applies to equals, in, wildcard and regex, not to " + op.key);
         ok = false;
       }
     }
@@ -1187,7 +1197,8 @@ class RulesReader {
         }
         values.push_back(op.value);
       } else {
-        std::optional<std::vector<YAML::Node>> items = ReadList(op, "a list of values such as [CT, MR]");
+        std::optional<std::vector<YAML::Node>> items =
+            ReadList(op, "a list of values such as [CT, MR]");
         if (!items) {
           return std::nullopt;
         }
@@ -1195,8 +1206,8 @@ class RulesReader {
       }
       bool ok = true;
       for (const YAML::Node& value : values) {
-        std::optional<Constant> constant =
-            ReadConstant(value, MarkOf(value, op.mark), op.key, subject, vr, traits, ignore_case, is_ae);
+        std::optional<Constant> constant = ReadConstant(value, MarkOf(value, op.mark), op.key,
+                                                        subject, vr, traits, ignore_case, is_ae);
         if (constant) {
           test.constants.push_back(std::move(*constant));
         } else {
@@ -1216,8 +1227,8 @@ class RulesReader {
         AddError(op.mark, "wildcard: the pattern is blank");
         return std::nullopt;
       }
-      test.constants.push_back(
-          Constant{ignore_case ? AsciiLower(trimmed) : std::string(trimmed), std::nullopt});
+      test.wildcard =
+          WildcardPattern(ignore_case ? AsciiLower(trimmed) : std::string(trimmed), ignore_case);
       return test;
     }
     if (op.key == "regex") {
@@ -1227,7 +1238,15 @@ class RulesReader {
         return std::nullopt;
       }
       test.regex = CompileRegex(op, *pattern, ignore_case);
-      return test.regex ? std::optional<ValueTest>(std::move(test)) : std::nullopt;
+      if (!test.regex) {
+        return std::nullopt;
+      }
+      // An empty max is ambiguous in RE2 (nothing, or no upper bound): no prefilter then.
+      constexpr int kBoundLength = 16;
+      test.has_regex_bounds =
+          test.regex->PossibleMatchRange(&test.regex_min, &test.regex_max, kBoundLength) &&
+          !test.regex_max.empty();
+      return test;
     }
     if (op.key == "range") {
       return ReadRange(op, subject, vr, test);
@@ -1273,8 +1292,8 @@ class RulesReader {
     Constant constant;
     constant.number = ParseDecimal(trimmed);
     if (traits.kind == ValueKind::kNumber && !constant.number) {
-      AddError(mark, op + ": " + Quoted(written) + " is not a number, and " + subject +
-                         " (VR " + vr + ") compares as a number");
+      AddError(mark, op + ": " + Quoted(written) + " is not a number, and " + subject + " (VR " +
+                         vr + ") compares as a number");
       return std::nullopt;
     }
     constant.text = ignore_case ? AsciiLower(trimmed) : std::string(trimmed);
@@ -1295,8 +1314,9 @@ class RulesReader {
     const bool numeric = min || max;
     const bool temporal = from || to;
     if (!numeric && !temporal) {
-      AddError(op.mark, "range: give min: and/or max: (numbers), or from: and/or to: (dates and "
-                        "times)");
+      AddError(op.mark,
+               "range: give min: and/or max: (numbers), or from: and/or to: (dates and "
+               "times)");
       return std::nullopt;
     }
     if (numeric && temporal) {
@@ -1498,7 +1518,7 @@ class RulesReader {
         continue;
       }
       texts.push_back(item.Scalar());
-      condition.networks.push_back(std::move(*network));
+      condition.networks.push_back(IpNetwork::Of(*network));
     }
     if (!ok) {
       return std::nullopt;
@@ -1540,8 +1560,9 @@ class RulesReader {
       seconds[i] = *parsed;
     }
     if (ok && seconds[0] == seconds[1]) {
-      AddError(field.mark, "time_of_day: from and to are the same time; the window would be "
-                           "empty (leave time_of_day out to match the whole day)");
+      AddError(field.mark,
+               "time_of_day: from and to are the same time; the window would be "
+               "empty (leave time_of_day out to match the whole day)");
       ok = false;
     }
     if (!ok) {

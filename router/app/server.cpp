@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -84,13 +85,14 @@ int RunServer(const config::Config& config) {
     log::Error("cannot open spool ", config.spool.directory.string(), ": ", error.what());
     return 1;
   }
+  // The exposer keeps only weak references to what it collects: these must live as long.
+  auto spool_collector = std::make_shared<metrics::SpoolUsageCollector>(spool->usage());
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
     if (config.metrics.enabled) {
       exposer = std::make_unique<prometheus::Exposer>(config.metrics.listen);
       exposer->RegisterCollectable(registry);
-      exposer->RegisterCollectable(
-          std::make_shared<metrics::SpoolUsageCollector>(spool->usage()));
+      exposer->RegisterCollectable(spool_collector);
     }
   } catch (const std::exception& error) {
     log::Error("cannot serve metrics on ", config.metrics.listen, ": ", error.what());
@@ -121,16 +123,19 @@ int RunServer(const config::Config& config) {
                ": ", error.what());
     return 1;
   }
-  asio::co_spawn(*io_context, listener->AcceptLoop(), asio::detached);
+  asio::co_spawn(listener->executor(), listener->AcceptLoop(), asio::detached);
 
-  asio::steady_timer usage_timer(*io_context);
+  // Signals and timers share one strand: their handlers run on any network thread, and the
+  // timers and the listener must never be touched from two threads at once.
+  auto control = asio::make_strand(*io_context);
+  asio::steady_timer usage_timer(control);
   ScheduleUsageRefresh(usage_timer, spool->usage());
-  asio::steady_timer rules_timer(*io_context);
+  asio::steady_timer rules_timer(control);
   if (config.rules.reload_check_interval.count() > 0) {
     ScheduleRulesCheck(rules_timer, rules, config.rules.reload_check_interval);
   }
 
-  asio::steady_timer drain_timer(*io_context);
+  asio::steady_timer drain_timer(control);
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> wait_for_sessions = [&] {
     if (admission.active() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
@@ -140,7 +145,7 @@ int RunServer(const config::Config& config) {
     drain_timer.expires_after(std::chrono::milliseconds(100));
     drain_timer.async_wait([&](const boost::system::error_code&) { wait_for_sessions(); });
   };
-  asio::signal_set signals(*io_context, SIGINT, SIGTERM, SIGHUP);
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& error, int signal_number) {
         if (error) return;

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -32,7 +33,8 @@ Listener::Listener(asio::io_context& io_context, SessionDependencies& dependenci
                    AdmissionCounter& admission)
     : io_context_(io_context),
       dependencies_(dependencies),
-      acceptor_(io_context),
+      strand_(asio::make_strand(io_context)),
+      acceptor_(strand_),
       admission_(admission) {}
 
 void Listener::Open() {
@@ -47,8 +49,11 @@ void Listener::Open() {
 asio::ip::tcp::endpoint Listener::local_endpoint() const { return acceptor_.local_endpoint(); }
 
 void Listener::Close() {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  // The acceptor is not thread-safe: close it on its own strand, between accept operations.
+  asio::post(strand_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
 }
 
 asio::awaitable<void> Listener::AcceptLoop() {

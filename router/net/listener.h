@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <atomic>
 #include <cstdint>
 
@@ -23,13 +24,16 @@ class Listener {
   // Binds and listens; throws std::system_error (startup fails fast with the reason).
   void Open();
   boost::asio::ip::tcp::endpoint local_endpoint() const;
-  // Stops accepting; open associations run on until they end.
+  // Stops accepting (from any thread); open associations run on until they end.
   void Close();
+  // The strand the acceptor lives on: AcceptLoop must run there.
+  boost::asio::strand<boost::asio::io_context::executor_type> executor() const { return strand_; }
   boost::asio::awaitable<void> AcceptLoop();
 
  private:
   boost::asio::io_context& io_context_;
   SessionDependencies& dependencies_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
   AdmissionCounter& admission_;
   std::atomic<std::uint64_t> next_association_id_{1};

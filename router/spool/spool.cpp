@@ -58,7 +58,7 @@ RecoverySummary Spool::Recover() {
     summary.committed_bytes += entry.file_size();
   }
   usage_.AddBytes(summary.committed_bytes);
-  usage_.AddInstances(summary.committed_instances);
+  usage_.AddCommitted(summary.committed_instances, summary.committed_bytes);
   usage_.RefreshFreeSpace();
   return summary;
 }

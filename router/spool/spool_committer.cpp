@@ -125,12 +125,12 @@ CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance,
     return Failure(dimse::status::kOutOfResources, ErrnoText("rename into spool"));
   }
   instance.MarkCommitted();
+  usage_.AddCommitted(1, instance.file_bytes());
   if (const std::error_code error = committed_directory_.Sync()) {
     // The file is whole and in place; only the directory entry's durability is in doubt, so
     // the sender must retry. Recovery keeps the file either way.
     return Failure(dimse::status::kOutOfResources, "fsync spool directory: " + error.message());
   }
-  usage_.AddInstances(1);
   return CommitOutcome{dimse::status::kSuccess, {}, record, {}};
 }
 

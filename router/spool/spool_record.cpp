@@ -1,6 +1,8 @@
 #include "router/spool/spool_record.h"
 
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <vector>
 #include <string>
 
@@ -22,10 +24,32 @@ void PutLine(std::string& out, std::string_view key, std::string_view value) {
   out.append(key).append("=").append(Sanitize(value)).append("\n");
 }
 
+// RFC 3339 in UTC with microseconds: "2026-11-30T01:50:37.123456Z".
 std::string FormatTime(std::chrono::system_clock::time_point time) {
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
-  return std::to_string(micros);
+  const std::time_t seconds = static_cast<std::time_t>(micros / 1000000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char text[40];
+  const std::size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + length, sizeof text - length, ".%06lldZ",
+                static_cast<long long>(micros % 1000000));
+  return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseTime(std::string_view text) {
+  std::tm utc{};
+  const std::string value(text);
+  const char* rest = ::strptime(value.c_str(), "%Y-%m-%dT%H:%M:%S", &utc);
+  long long micros = 0;
+  int consumed = 0;
+  if (rest == nullptr || std::sscanf(rest, ".%6lldZ%n", &micros, &consumed) != 1 ||
+      rest[consumed] != '\0') {
+    return std::nullopt;
+  }
+  return std::chrono::system_clock::from_time_t(::timegm(&utc)) +
+         std::chrono::microseconds(micros);
 }
 
 // Route and edit lines hold several fields separated by '|'; each field is percent-encoded so
@@ -102,7 +126,7 @@ std::string SerializeSpoolRecord(const SpoolRecord& record) {
   PutLine(out, "called_ae", record.facts.called_ae);
   PutLine(out, "peer_address", record.facts.peer_address);
   PutLine(out, "peer_port", std::to_string(record.facts.peer_port));
-  PutLine(out, "received_at_unix_us", FormatTime(record.facts.received_at));
+  PutLine(out, "received_at", FormatTime(record.facts.received_at));
   PutLine(out, "sop_class_uid", record.sop_class_uid);
   PutLine(out, "sop_instance_uid", record.sop_instance_uid);
   PutLine(out, "transfer_syntax_uid", record.transfer_syntax_uid);
@@ -215,11 +239,10 @@ std::optional<SpoolRecord> ParseSpoolRecord(std::string_view text) {
       record.facts.peer_address = value;
     } else if (key == "peer_port") {
       ok = ParseInteger(value, record.facts.peer_port);
-    } else if (key == "received_at_unix_us") {
-      std::int64_t micros = 0;
-      ok = ParseInteger(value, micros);
-      record.facts.received_at =
-          std::chrono::system_clock::time_point(std::chrono::microseconds(micros));
+    } else if (key == "received_at") {
+      const auto time = ParseTime(value);
+      ok = time.has_value();
+      if (ok) record.facts.received_at = *time;
     } else if (key == "sop_class_uid") {
       record.sop_class_uid = value;
     } else if (key == "sop_instance_uid") {

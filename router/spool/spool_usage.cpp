@@ -18,11 +18,17 @@ void SpoolUsage::RefreshFreeSpace() {
   }
 }
 
+void SpoolUsage::MarkFull() {
+  std::lock_guard lock(full_mutex_);
+  full_ = true;
+  committed_bytes_when_full_ = committed_bytes_.load();
+}
+
 bool SpoolUsage::HasRoom() const {
-  const std::uint64_t bytes = bytes_.load();
-  if (bytes >= max_bytes_ || free_bytes_.load() < min_free_bytes_) return false;
-  if (full_.load()) {
-    if (bytes >= max_bytes_ / 10 * 9) return false;
+  if (bytes_.load() >= max_bytes_ || free_bytes_.load() < min_free_bytes_) return false;
+  std::lock_guard lock(full_mutex_);
+  if (full_) {
+    if (committed_bytes_.load() + max_bytes_ / 10 > committed_bytes_when_full_) return false;
     full_ = false;
   }
   return true;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 
 namespace conduit::spool {
 
@@ -14,19 +15,25 @@ class SpoolUsage {
   SpoolUsage(std::filesystem::path directory, std::uint64_t max_bytes,
              std::uint64_t min_free_bytes);
 
+  // Bytes being received count against the budget as they arrive.
   void AddBytes(std::uint64_t bytes) { bytes_ += bytes; }
   void ReleaseBytes(std::uint64_t bytes) { bytes_ -= bytes; }
-  void AddInstances(std::uint64_t count) { instances_ += count; }
+  // Committed instances (their bytes are already counted by AddBytes).
+  void AddCommitted(std::uint64_t instances, std::uint64_t bytes) {
+    instances_ += instances;
+    committed_bytes_ += bytes;
+  }
 
   // statvfs of the spool's filesystem; cheap, called about once a second and after commits.
   void RefreshFreeSpace();
 
-  // False once spooled bytes reach max_bytes or free disk falls below min_free_bytes, and,
-  // after MarkFull(), until usage is back under 90% of max_bytes: without that hysteresis a
-  // full spool would take in, and throw away, the start of every instance offered to it.
+  // False once spooled bytes (committed and arriving) reach max_bytes or free disk falls below
+  // min_free_bytes. After MarkFull() also false until committed instances worth a tenth of
+  // max_bytes have left the spool: without that, a full spool would take in, and throw away,
+  // the start of every instance offered to it.
   bool HasRoom() const;
   // An instance was refused because the spool had no room.
-  void MarkFull() { full_ = true; }
+  void MarkFull();
 
   std::uint64_t bytes() const { return bytes_; }
   std::uint64_t instances() const { return instances_; }
@@ -40,8 +47,11 @@ class SpoolUsage {
   std::uint64_t min_free_bytes_;
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> instances_{0};
+  std::atomic<std::uint64_t> committed_bytes_{0};
   std::atomic<std::uint64_t> free_bytes_{0};
-  mutable std::atomic<bool> full_{false};
+  mutable std::mutex full_mutex_;
+  mutable bool full_ = false;
+  std::uint64_t committed_bytes_when_full_ = 0;
 };
 
 }  // namespace conduit::spool

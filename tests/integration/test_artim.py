@@ -6,14 +6,16 @@ import time
 import pytest
 
 import dicom_ul as ul
-from conftest import HOST, run_echoscu
+from conftest import HOST, run_echoscu, running_conduit
 
 ARTIM = 2
 
 
-@pytest.fixture
-def router(start_conduit):
-    return start_conduit({"listener": {"artim_timeout_seconds": ARTIM, "idle_timeout_seconds": 60}})
+@pytest.fixture(scope="module")
+def router(tmp_path_factory):
+    overrides = {"listener": {"artim_timeout_seconds": ARTIM, "idle_timeout_seconds": 60}}
+    with running_conduit(tmp_path_factory.mktemp("artim"), overrides) as c:
+        yield c
 
 
 @pytest.mark.parametrize("prefix", [b"", b"\x01\x00\x00", ul.associate_rq()[:30]],

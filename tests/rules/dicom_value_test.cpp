@@ -158,5 +158,27 @@ TEST(DicomValueTest, Wildcards) {
   EXPECT_TRUE(WildcardMatch("*\xC3\x9C*", "M\xC3\x9CLLER", false));
 }
 
+TEST(DicomValueTest, PreparedWildcardsMatchWhatWildcardMatchMatches) {
+  const auto patterns = {"*",   "**",         "HEAD",   "HEAD*", "*HEAD",   "*HEAD*",
+                         "H*D", "H*A*D",      "*E*E*",  "A*A",   "*AB*AB*", "AB*AB",
+                         "",    "*\xC3\x9C*", "M?LLER", "*?",    "?*",      "a*b*c"};
+  const auto texts = {"",    "HEAD", "HEADNECK", "NECKHEAD",      "HEAD NECK HEAD", "HD",
+                      "HAD", "A",    "AA",       "ABAB",          "ABABAB",         "ABXAB",
+                      "EE",  "E",    "aXbYbZc",  "M\xC3\x9CLLER", "MULLER"};
+  for (const char* pattern : patterns) {
+    for (const bool fold : {false, true}) {
+      const std::string prepared = fold ? AsciiLower(pattern) : std::string(pattern);
+      const WildcardPattern compiled(prepared, fold);
+      for (const char* text : texts) {
+        EXPECT_EQ(compiled.Matches(text), WildcardMatch(prepared, text, fold))
+            << pattern << " on " << text << (fold ? " folded" : "");
+      }
+    }
+  }
+  EXPECT_TRUE(WildcardPattern("*head*", true).Matches("CT HEAD WO"));
+  EXPECT_FALSE(WildcardPattern("*head*", false).Matches("CT HEAD WO"));
+  EXPECT_FALSE(WildcardPattern("ab*ba", false).Matches("aba"));  // the ends may not overlap
+}
+
 }  // namespace
 }  // namespace conduit::rules

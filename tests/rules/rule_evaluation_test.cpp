@@ -65,7 +65,8 @@ TEST(RuleEvaluationTest, RulesAddRoutesInOrderFirstRouteToADestinationWins) {
   ASSERT_TRUE(rules);
   const RoutingDecision decision = rules->Evaluate(WithModality("CT"), {});
   // PACS comes from ct-to-pacs (priority 10), not from the later rule's priority 99.
-  EXPECT_EQ(Destinations(decision), (std::vector<std::string>{"PACS", "ARCHIVE", "RESEARCH", "AI"}));
+  EXPECT_EQ(Destinations(decision),
+            (std::vector<std::string>{"PACS", "ARCHIVE", "RESEARCH", "AI"}));
   EXPECT_EQ(decision.routes[0].priority, 10);
   EXPECT_EQ(decision.routes[0].rule, "ct-to-pacs");
   EXPECT_EQ(decision.routes[1].rule, "after-stop");

@@ -28,8 +28,8 @@ bool Matches(std::string_view condition, const FakeAttributes& attributes,
 }
 
 // A point in local time (the zone the test runs in), as the router would stamp it.
-std::chrono::system_clock::time_point LocalTime(int year, int month, int day, int hour,
-                                                int minute, int second = 0) {
+std::chrono::system_clock::time_point LocalTime(int year, int month, int day, int hour, int minute,
+                                                int second = 0) {
   std::tm local{};
   local.tm_year = year - 1900;
   local.tm_mon = month - 1;
@@ -235,8 +235,8 @@ TEST(RuleMatchingTest, RegexMustMatchTheWholeValue) {
 TEST(RuleMatchingTest, PrivateAttributesByCreator) {
   FakeAttributes attributes;
   attributes.Add("(0019,xx10)", "UN", {"FAST "}, "GEMS_ACQU_01");
-  EXPECT_TRUE(Matches("{attribute: '(0019,xx10)', creator: GEMS_ACQU_01, equals: FAST}",
-                      attributes));
+  EXPECT_TRUE(
+      Matches("{attribute: '(0019,xx10)', creator: GEMS_ACQU_01, equals: FAST}", attributes));
   EXPECT_TRUE(Matches("{attribute: '0019,xx10', creator: GEMS_ACQU_01, equals: FAST}", attributes));
   EXPECT_FALSE(Matches("{attribute: '(0019,xx10)', creator: OTHER, equals: FAST}", attributes));
   FakeAttributes numeric;
@@ -245,7 +245,8 @@ TEST(RuleMatchingTest, PrivateAttributesByCreator) {
                       numeric));
   // Without a VR (implicit VR private data) equals compares text; with one it follows the VR.
   EXPECT_FALSE(Matches("{attribute: '(0019,xx20)', creator: GEMS_ACQU_01, equals: 2.5}", numeric));
-  EXPECT_TRUE(Matches("{attribute: '(0019,xx20)', creator: GEMS_ACQU_01, equals: '2.50'}", numeric));
+  EXPECT_TRUE(
+      Matches("{attribute: '(0019,xx20)', creator: GEMS_ACQU_01, equals: '2.50'}", numeric));
   FakeAttributes explicit_vr;
   explicit_vr.Add("(0019,xx20)", "DS", {"2.50"}, "GEMS_ACQU_01");
   EXPECT_TRUE(
@@ -256,16 +257,19 @@ TEST(RuleMatchingTest, SequencePaths) {
   FakeAttributes attributes;
   attributes.Add("RequestAttributesSequence/ScheduledProcedureStepID", "SH", {"SPS1", "SPS2"})
       .Add("ReferencedStudySequence[0].ReferencedSOPInstanceUID", "UI", {"1.2.3"});
-  EXPECT_TRUE(Matches("{attribute: RequestAttributesSequence/ScheduledProcedureStepID, "
-                      "equals: SPS2}",
-                      attributes));
+  EXPECT_TRUE(
+      Matches("{attribute: RequestAttributesSequence/ScheduledProcedureStepID, "
+              "equals: SPS2}",
+              attributes));
   EXPECT_TRUE(Matches("{attribute: '(0040,0275)/(0040,0009)', equals: SPS1}", attributes));
-  EXPECT_TRUE(Matches("{attribute: 'ReferencedStudySequence[0]/ReferencedSOPInstanceUID', "
-                      "equals: 1.2.3}",
-                      attributes));
-  EXPECT_FALSE(Matches("{attribute: 'ReferencedStudySequence[1]/ReferencedSOPInstanceUID', "
-                       "present: true}",
-                       attributes));
+  EXPECT_TRUE(
+      Matches("{attribute: 'ReferencedStudySequence[0]/ReferencedSOPInstanceUID', "
+              "equals: 1.2.3}",
+              attributes));
+  EXPECT_FALSE(
+      Matches("{attribute: 'ReferencedStudySequence[1]/ReferencedSOPInstanceUID', "
+              "present: true}",
+              attributes));
 }
 
 TEST(RuleMatchingTest, CallingAndCalledAe) {
@@ -349,24 +353,29 @@ TEST(RuleMatchingTest, OffHoursIsAnyOfNightOrWeekend) {
 
 TEST(RuleMatchingTest, Nesting) {
   const FakeAttributes ct = Ct();
-  EXPECT_TRUE(Matches("{all: [{attribute: Modality, equals: CT}, "
-                      "{attribute: BodyPartExamined, equals: HEAD}]}",
-                      ct));
-  EXPECT_FALSE(Matches("{all: [{attribute: Modality, equals: CT}, "
-                       "{attribute: BodyPartExamined, equals: CHEST}]}",
-                       ct));
-  EXPECT_TRUE(Matches("{any: [{attribute: Modality, equals: MR}, "
-                      "{attribute: BodyPartExamined, equals: HEAD}]}",
-                      ct));
-  EXPECT_FALSE(Matches("{any: [{attribute: Modality, equals: MR}, "
-                       "{attribute: BodyPartExamined, equals: CHEST}]}",
-                       ct));
+  EXPECT_TRUE(
+      Matches("{all: [{attribute: Modality, equals: CT}, "
+              "{attribute: BodyPartExamined, equals: HEAD}]}",
+              ct));
+  EXPECT_FALSE(
+      Matches("{all: [{attribute: Modality, equals: CT}, "
+              "{attribute: BodyPartExamined, equals: CHEST}]}",
+              ct));
+  EXPECT_TRUE(
+      Matches("{any: [{attribute: Modality, equals: MR}, "
+              "{attribute: BodyPartExamined, equals: HEAD}]}",
+              ct));
+  EXPECT_FALSE(
+      Matches("{any: [{attribute: Modality, equals: MR}, "
+              "{attribute: BodyPartExamined, equals: CHEST}]}",
+              ct));
   EXPECT_TRUE(Matches("{not: {attribute: Modality, equals: MR}}", ct));
   EXPECT_FALSE(Matches("{not: [{attribute: Modality, equals: CT}, {attribute: Rows, equals: 512}]}",
                        ct));  // not of a list: not (all of)
-  EXPECT_TRUE(Matches("{all: [{any: [{not: {attribute: Modality, equals: MR}}, "
-                      "{attribute: Rows, equals: 1}]}, {attribute: Modality, in: [CT]}]}",
-                      ct));
+  EXPECT_TRUE(
+      Matches("{all: [{any: [{not: {attribute: Modality, equals: MR}}, "
+              "{attribute: Rows, equals: 1}]}, {attribute: Modality, in: [CT]}]}",
+              ct));
   // A list under when: means all of it.
   EXPECT_TRUE(Matches("[{attribute: Modality, equals: CT}, {attribute: Rows, equals: 512}]", ct));
   EXPECT_FALSE(Matches("[{attribute: Modality, equals: CT}, {attribute: Rows, equals: 256}]", ct));

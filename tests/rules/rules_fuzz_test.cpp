@@ -3,9 +3,8 @@
 // diagnostics or a rule set — never throw, never crash — and whatever loads must evaluate,
 // explain and edit without trouble. Deterministic (fixed seeds) so a failure reproduces; run it
 // under -fsanitize=address,undefined to check memory too.
-#include <yaml-cpp/yaml.h>
-
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <array>
 #include <cstdint>
@@ -63,22 +62,88 @@ rules:
 )yaml";
 
 // Everything the grammar knows, plus near misses.
-constexpr auto kKeys = std::to_array<std::string_view>(
-    {"version", "default", "rules", "name", "when", "route", "discard", "level",
-     "quiet_period_seconds", "stop", "destination", "priority", "transcode", "edits", "all", "any",
-     "not", "attribute", "calling_ae", "called_ae", "source", "time_of_day", "day_of_week",
-     "equals", "in", "wildcard", "regex", "range", "present", "absent", "empty", "creator",
-     "ignore_case", "min", "max", "from", "to", "set", "delete", "prefix", "suffix", "copy",
-     "replace", "value", "with", "equal", "<<", ""});
-constexpr auto kScalars = std::to_array<std::string_view>(
-    {"1", "2", "0", "-1", "1.5", "1e400", "true", "false", "yes", "~", "", " ", "CT", "MR", "PR",
-     "Modality", "PatientID", "StudyDate", "StudyTime", "AcquisitionDateTime", "SliceThickness",
-     "RequestAttributesSequence/ScheduledProcedureStepID", "ReferencedStudySequence[0].(0008,1155)",
-     "(0008,0060)", "0008,0060", "(0019,xx10)", "(0019,1010)", "(FFFE,E000)", "Modalty",
-     "GEMS_ACQU_01", "PACS", "ARCHIVE", "RESEARCH", "AI", "NOWHERE", "htj2k-lossless", "study",
-     "series", "instance", "20240101", "2024", "20241301", "0800", "18:00", "25:00", "sat", "sun",
-     "funday", "10.0.0.0/8", "fd00::/8", "10.0.0.1/8", "*", "?", "HEAD*", "(", "^0+", "\\1",
-     "\\9", "a\\b", "x", "default", "ct-to-pacs", "-2147483649", "99999999999999999999"});
+constexpr auto kKeys =
+    std::to_array<std::string_view>({"version",     "default",     "rules",
+                                     "name",        "when",        "route",
+                                     "discard",     "level",       "quiet_period_seconds",
+                                     "stop",        "destination", "priority",
+                                     "transcode",   "edits",       "all",
+                                     "any",         "not",         "attribute",
+                                     "calling_ae",  "called_ae",   "source",
+                                     "time_of_day", "day_of_week", "equals",
+                                     "in",          "wildcard",    "regex",
+                                     "range",       "present",     "absent",
+                                     "empty",       "creator",     "ignore_case",
+                                     "min",         "max",         "from",
+                                     "to",          "set",         "delete",
+                                     "prefix",      "suffix",      "copy",
+                                     "replace",     "value",       "with",
+                                     "equal",       "<<",          ""});
+constexpr auto kScalars =
+    std::to_array<std::string_view>({"1",
+                                     "2",
+                                     "0",
+                                     "-1",
+                                     "1.5",
+                                     "1e400",
+                                     "true",
+                                     "false",
+                                     "yes",
+                                     "~",
+                                     "",
+                                     " ",
+                                     "CT",
+                                     "MR",
+                                     "PR",
+                                     "Modality",
+                                     "PatientID",
+                                     "StudyDate",
+                                     "StudyTime",
+                                     "AcquisitionDateTime",
+                                     "SliceThickness",
+                                     "RequestAttributesSequence/ScheduledProcedureStepID",
+                                     "ReferencedStudySequence[0].(0008,1155)",
+                                     "(0008,0060)",
+                                     "0008,0060",
+                                     "(0019,xx10)",
+                                     "(0019,1010)",
+                                     "(FFFE,E000)",
+                                     "Modalty",
+                                     "GEMS_ACQU_01",
+                                     "PACS",
+                                     "ARCHIVE",
+                                     "RESEARCH",
+                                     "AI",
+                                     "NOWHERE",
+                                     "htj2k-lossless",
+                                     "study",
+                                     "series",
+                                     "instance",
+                                     "20240101",
+                                     "2024",
+                                     "20241301",
+                                     "0800",
+                                     "18:00",
+                                     "25:00",
+                                     "sat",
+                                     "sun",
+                                     "funday",
+                                     "10.0.0.0/8",
+                                     "fd00::/8",
+                                     "10.0.0.1/8",
+                                     "*",
+                                     "?",
+                                     "HEAD*",
+                                     "(",
+                                     "^0+",
+                                     "\\1",
+                                     "\\9",
+                                     "a\\b",
+                                     "x",
+                                     "default",
+                                     "ct-to-pacs",
+                                     "-2147483649",
+                                     "99999999999999999999"});
 
 class Fuzzer {
  public:
@@ -92,8 +157,9 @@ class Fuzzer {
     std::string bytes;
     const int length = Below(200);
     for (int i = 0; i < length; ++i) {
-      bytes += Chance(50) ? kSyntax[static_cast<std::size_t>(Below(static_cast<int>(kSyntax.size())))]
-                          : static_cast<char>(Below(256));
+      bytes += Chance(50)
+                   ? kSyntax[static_cast<std::size_t>(Below(static_cast<int>(kSyntax.size())))]
+                   : static_cast<char>(Below(256));
     }
     return bytes;
   }
@@ -365,8 +431,8 @@ bool Exercise(const std::string& text, Fuzzer& fuzzer) {
   AssociationFacts facts;
   facts.calling_ae = "CT1";
   facts.peer_address = fuzzer.Chance(50) ? "10.1.2.3" : "fd00::1";
-  facts.received_at = std::chrono::system_clock::time_point(
-      std::chrono::seconds(fuzzer.Below(7 * 86'400)));
+  facts.received_at =
+      std::chrono::system_clock::time_point(std::chrono::seconds(fuzzer.Below(7 * 86'400)));
   const RoutingDecision decision = rules->Evaluate(attributes, facts);
   const Explanation explanation = rules->Explain(attributes, facts);
   EXPECT_EQ(explanation.decision.routes.size(), decision.routes.size()) << text;

@@ -303,8 +303,8 @@ TEST(RulesValidationTest, NestingIsBounded) {
   for (int i = 0; i < 20; ++i) {
     condition = "{not: " + condition + "}";
   }
-  const Lines errors =
-      LoadErrors("version: 1\nrules:\n  - name: a\n    when: " + condition + "\n    route: [PACS]\n");
+  const Lines errors = LoadErrors("version: 1\nrules:\n  - name: a\n    when: " + condition +
+                                  "\n    route: [PACS]\n");
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_EQ(errors[0], "rules.yaml:4:113: conditions are nested deeper than 16 levels");
 }
@@ -363,8 +363,8 @@ TEST(RulesValidationTest, LoadsAFileAndNamesItInDiagnostics) {
     std::ofstream file(path);
     file << "version: 1\nrules:\n  - name: a\n    route: [PACS]\n";
   }
-  EXPECT_TRUE(std::holds_alternative<std::shared_ptr<const RuleSet>>(
-      LoadRulesFile(path, TestContext())));
+  EXPECT_TRUE(
+      std::holds_alternative<std::shared_ptr<const RuleSet>>(LoadRulesFile(path, TestContext())));
   {
     std::ofstream file(path);
     file << "version: 1\nrules:\n  - name: a\n    route: [NOWHERE]\n";

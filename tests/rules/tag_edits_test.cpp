@@ -18,9 +18,10 @@ using testing::PathOf;
 // The edits of the first route of a one-rule file whose route edits are `edits_yaml` (a flow
 // list).
 std::vector<TagEdit> Edits(const std::string& edits_yaml) {
-  const auto rules = LoadOrFail("version: 1\nrules:\n  - name: r\n    route:\n"
-                                "      - destination: PACS\n        edits: " +
-                                edits_yaml + "\n");
+  const auto rules = LoadOrFail(
+      "version: 1\nrules:\n  - name: r\n    route:\n"
+      "      - destination: PACS\n        edits: " +
+      edits_yaml + "\n");
   if (!rules) {
     return {};
   }
@@ -75,7 +76,7 @@ TEST(TagEditsTest, PrefixAndSuffixEachValueWithoutPadding) {
                    "{prefix: {attribute: OtherPatientIDs, value: 'X-'}}]"),
              attributes);
   EXPECT_EQ(attributes.Text("PatientID"), "SITEA-000123");
-  EXPECT_EQ(attributes.Text("AccessionNumber"), "ACC1-A");  // the padding went, not before -A
+  EXPECT_EQ(attributes.Text("AccessionNumber"), "ACC1-A");        // the padding went, not before -A
   EXPECT_EQ(attributes.Text("OtherPatientIDs"), "X-A1\\\\X-B2");  // empty values stay empty
 }
 

@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(incoming);
   std::filesystem::create_directories(committed);
   const int directory_fd = ::open(committed.c_str(), O_RDONLY | O_DIRECTORY);
-  constexpr std::size_t kChunk = 131072;       // one P-DATA-TF worth of data
-  constexpr std::size_t kWriteback = 262144;   // spool.writeback_chunk_bytes default
+  constexpr std::size_t kChunk = 131072;      // one P-DATA-TF worth of data
+  constexpr std::size_t kWriteback = 262144;  // spool.writeback_chunk_bytes default
   std::vector<char> chunk(kChunk, 'x');
 
   const auto started = std::chrono::steady_clock::now();

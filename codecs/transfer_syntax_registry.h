@@ -17,7 +17,7 @@ struct TransferSyntax {
   ByteOrder byte_order;
   bool encapsulated;  // pixel data in fragments (compressed)
   bool lossy;
-  bool deflated;      // the whole dataset is deflated (PS3.5 A.5)
+  bool deflated;  // the whole dataset is deflated (PS3.5 A.5)
   bool retired;
 };
 

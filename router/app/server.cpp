@@ -1,5 +1,7 @@
 #include "router/app/server.h"
 
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 #include <systemd/sd-daemon.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -12,8 +14,6 @@
 #include <exception>
 #include <functional>
 #include <memory>
-#include <prometheus/exposer.h>
-#include <prometheus/registry.h>
 #include <thread>
 #include <vector>
 
@@ -119,8 +119,8 @@ int RunServer(const config::Config& config) {
   try {
     listener->Open();
   } catch (const std::exception& error) {
-    log::Error("cannot listen on ", config.listener.bind_address, ":", config.listener.port,
-               ": ", error.what());
+    log::Error("cannot listen on ", config.listener.bind_address, ":", config.listener.port, ": ",
+               error.what());
     return 1;
   }
   asio::co_spawn(listener->executor(), listener->AcceptLoop(), asio::detached);
@@ -167,8 +167,8 @@ int RunServer(const config::Config& config) {
   signals.async_wait(on_signal);
 
   const auto endpoint = listener->local_endpoint();
-  log::Info("conduit listening on ", endpoint.address().to_string(), ":", endpoint.port(),
-            " as ", config.listener.ae_title, "; ", NetworkThreadCount(config),
+  log::Info("conduit listening on ", endpoint.address().to_string(), ":", endpoint.port(), " as ",
+            config.listener.ae_title, "; ", NetworkThreadCount(config),
             " network threads; metrics ",
             config.metrics.enabled ? config.metrics.listen : std::string("disabled"));
   ::sd_notify(0, "READY=1");

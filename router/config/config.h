@@ -31,7 +31,7 @@ struct ListenerConfig {
   std::string ae_title = "CONDUIT";
   bool require_called_ae = true;                 // reject associations addressed to another AE
   std::vector<std::string> allowed_calling_aes;  // empty: any calling AE
-  std::vector<rules::Cidr> allowed_networks;            // empty: any source address
+  std::vector<rules::Cidr> allowed_networks;     // empty: any source address
   std::uint32_t max_associations = 64;
   std::uint32_t max_associations_per_peer = 16;  // per source IP address
   std::uint32_t max_pdu_bytes = 131072;          // advertised and enforced receive limit
@@ -46,9 +46,9 @@ struct ListenerConfig {
 
 struct SpoolConfig {
   std::filesystem::path directory = "./var/spool";
-  std::uint64_t max_bytes = 64ULL << 30;             // spooled data beyond this answers 0xA700
-  std::uint64_t min_free_bytes = 1ULL << 30;         // free disk below this answers 0xA700
-  std::uint32_t sync_threads = 4;                    // concurrent fdatasync calls (group commit)
+  std::uint64_t max_bytes = 64ULL << 30;                // spooled data beyond this answers 0xA700
+  std::uint64_t min_free_bytes = 1ULL << 30;            // free disk below this answers 0xA700
+  std::uint32_t sync_threads = 4;                       // concurrent fdatasync calls (group commit)
   std::uint64_t writeback_chunk_bytes = 256ULL * 1024;  // sync_file_range cadence while streaming
 };
 

@@ -283,14 +283,15 @@ std::optional<std::string> FilePathProblem(std::string_view path) {
 
 // Destination names appear in rules, logs, metrics labels and the queue CLI: keep them plain.
 std::optional<std::string> DestinationNameProblem(std::string_view name) {
-  const bool plain = !name.empty() && name.size() <= kMaxDestinationNameLength &&
-                     std::all_of(name.begin(), name.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
-                              c == '-' || c == '.';
-                     });
+  const bool plain =
+      !name.empty() && name.size() <= kMaxDestinationNameLength &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
   if (!plain) {
-    return Quoted(name) + " is not a destination name: use 1 to 64 letters, digits, '_', '-' "
-                          "or '.'";
+    return Quoted(name) +
+           " is not a destination name: use 1 to 64 letters, digits, '_', '-' "
+           "or '.'";
   }
   return std::nullopt;
 }
@@ -834,7 +835,8 @@ class ConfigReader {
     std::size_t index = 0;
     for (const DestinationConfig& destination : *read) {
       const YAML::Node node = field.value[index++];
-      const auto [first, inserted] = first_lines.try_emplace(destination.name, node.Mark().line + 1);
+      const auto [first, inserted] =
+          first_lines.try_emplace(destination.name, node.Mark().line + 1);
       if (!inserted) {
         AddError(node.Mark(), field.path,
                  "destination " + Quoted(destination.name) + " is already defined on line " +

@@ -23,12 +23,20 @@ void Log(config::LogLevel level, const Parts&... parts) {
 }
 
 template <typename... Parts>
-void Debug(const Parts&... parts) { Log(config::LogLevel::kDebug, parts...); }
+void Debug(const Parts&... parts) {
+  Log(config::LogLevel::kDebug, parts...);
+}
 template <typename... Parts>
-void Info(const Parts&... parts) { Log(config::LogLevel::kInfo, parts...); }
+void Info(const Parts&... parts) {
+  Log(config::LogLevel::kInfo, parts...);
+}
 template <typename... Parts>
-void Warning(const Parts&... parts) { Log(config::LogLevel::kWarning, parts...); }
+void Warning(const Parts&... parts) {
+  Log(config::LogLevel::kWarning, parts...);
+}
 template <typename... Parts>
-void Error(const Parts&... parts) { Log(config::LogLevel::kError, parts...); }
+void Error(const Parts&... parts) {
+  Log(config::LogLevel::kError, parts...);
+}
 
 }  // namespace conduit::log

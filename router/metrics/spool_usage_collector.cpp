@@ -12,8 +12,8 @@ namespace {
 prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
   prometheus::ClientMetric metric;
   metric.gauge.value = value;
-  return prometheus::MetricFamily{std::move(name), std::move(help),
-                                  prometheus::MetricType::Gauge, {metric}};
+  return prometheus::MetricFamily{
+      std::move(name), std::move(help), prometheus::MetricType::Gauge, {metric}};
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ bool AssociationPolicy::AcceptsAbstractSyntax(const std::string& uid) const {
   return false;
 }
 
-PresentationContextAc AssociationPolicy::DecideContext(const PresentationContextRq& proposed) const {
+PresentationContextAc AssociationPolicy::DecideContext(
+    const PresentationContextRq& proposed) const {
   PresentationContextAc decided;
   decided.id = proposed.id;
   const bool verification = proposed.abstract_syntax == dimse::kVerificationSopClass;
@@ -108,10 +109,9 @@ std::variant<Acceptance, Rejection> AssociationPolicy::Decide(const AssociateRq&
                   "calling_ae_not_allowed");
   }
   if (!config_.allowed_networks.empty() &&
-      std::none_of(config_.allowed_networks.begin(), config_.allowed_networks.end(),
-                   [&](const rules::Cidr& network) {
-                     return network.Contains(facts.peer_address);
-                   })) {
+      std::none_of(
+          config_.allowed_networks.begin(), config_.allowed_networks.end(),
+          [&](const rules::Cidr& network) { return network.Contains(facts.peer_address); })) {
     // PS3.8 has no reason code for a source address; "no reason given" is the honest one.
     return Reject(kPermanent, kServiceUser, reject_reason::kNoReasonGiven, "network_not_allowed");
   }

@@ -17,7 +17,7 @@ namespace conduit::net {
 
 struct AdmissionFacts {
   std::string peer_address;
-  std::uint32_t associations_active = 0;  // including this one
+  std::uint32_t associations_active = 0;     // including this one
   std::uint32_t associations_from_peer = 0;  // including this one
   bool spool_has_room = true;
 };

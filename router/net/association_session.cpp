@@ -1,12 +1,12 @@
 #include "router/net/association_session.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <exception>
 
 #include "router/dimse/status.h"
@@ -45,8 +45,8 @@ PduError ProtocolError(AbortReason reason, std::string detail) {
 }
 
 std::string_view EndingName(int ending) {
-  static constexpr std::string_view kNames[] = {"released",     "rejected",       "peer_aborted",
-                                                "peer_closed",  "protocol_error", "timeout"};
+  static constexpr std::string_view kNames[] = {"released",    "rejected",       "peer_aborted",
+                                                "peer_closed", "protocol_error", "timeout"};
   return kNames[ending];
 }
 
@@ -84,9 +84,10 @@ awaitable<void> AssociationSession::Run() {
     // PS3.8 9.1.5: on a timer expiry the provider aborts. Best effort: the peer may be gone.
     boost::system::error_code ignored;
     socket_.non_blocking(true, ignored);
-    asio::write(socket_, asio::buffer(EncodeAbort({AbortSource::kServiceProvider,
-                                                   AbortReason::kNotSpecified})),
-                ignored);
+    asio::write(
+        socket_,
+        asio::buffer(EncodeAbort({AbortSource::kServiceProvider, AbortReason::kNotSpecified})),
+        ignored);
   }
   message_.reset();  // an instance still being received is removed, never half-committed
   Close();
@@ -175,11 +176,10 @@ awaitable<std::optional<AssociationSession::ReceivedPdu>> AssociationSession::Re
       co_return std::nullopt;
   }
   if (pdu.header.length > limit) {
-    co_await SendAbort(ProtocolError(
-        AbortReason::kInvalidPduParameterValue,
-        "PDU type " + std::to_string(pdu.header.type) + " of " +
-            std::to_string(pdu.header.length) + " bytes exceeds the limit of " +
-            std::to_string(limit)));
+    co_await SendAbort(ProtocolError(AbortReason::kInvalidPduParameterValue,
+                                     "PDU type " + std::to_string(pdu.header.type) + " of " +
+                                         std::to_string(pdu.header.length) +
+                                         " bytes exceeds the limit of " + std::to_string(limit)));
     co_return std::nullopt;
   }
   if (pdu.header.length > receive_capacity_) {
@@ -222,9 +222,9 @@ awaitable<void> AssociationSession::Serve() {
   std::optional<ReceivedPdu> pdu = co_await ReadPdu(0);
   if (!pdu) co_return;
   if (pdu->header.type != static_cast<std::uint8_t>(PduType::kAssociateRq)) {
-    co_await SendAbort(ProtocolError(AbortReason::kUnexpectedPdu,
-                                     "expected A-ASSOCIATE-RQ, got PDU type " +
-                                         std::to_string(pdu->header.type)));
+    co_await SendAbort(
+        ProtocolError(AbortReason::kUnexpectedPdu,
+                      "expected A-ASSOCIATE-RQ, got PDU type " + std::to_string(pdu->header.type)));
     co_return;
   }
   if (!co_await Negotiate(*pdu)) co_return;
@@ -330,8 +330,7 @@ awaitable<std::optional<PduError>> AssociationSession::HandlePdv(const Pdv& pdv)
       co_return ProtocolError(AbortReason::kInvalidPduParameterValue,
                               "command set longer than 64 KiB");
     }
-    message_->command_bytes.insert(message_->command_bytes.end(), pdv.data.begin(),
-                                   pdv.data.end());
+    message_->command_bytes.insert(message_->command_bytes.end(), pdv.data.begin(), pdv.data.end());
     if (pdv.is_last_fragment) co_return co_await OnCommandComplete();
     co_return std::nullopt;
   }

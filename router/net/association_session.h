@@ -74,9 +74,9 @@ class AssociationSession {
   struct MessageInProgress {
     std::uint8_t context_id = 0;
     std::vector<std::uint8_t> command_bytes;
-    std::optional<dimse::CommandSet> command;  // once the last command fragment arrived
+    std::optional<dimse::CommandSet> command;           // once the last command fragment arrived
     std::unique_ptr<spool::IncomingInstance> instance;  // the C-STORE dataset being spooled
-    routing::RulesSnapshot rules;  // taken when the C-STORE began; routes this instance
+    routing::RulesSnapshot rules;      // taken when the C-STORE began; routes this instance
     std::uint16_t refusal_status = 0;  // the answer, when the dataset is drained, not stored
     std::string refusal_comment;
   };

@@ -2,11 +2,11 @@
 // many associations on the few network threads, none with a thread of its own.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <atomic>
 #include <cstdint>
 
 #include "router/net/admission_counter.h"

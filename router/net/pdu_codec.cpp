@@ -48,7 +48,8 @@ class ByteReader {
   }
   bool ReadU32(std::uint32_t& value) {
     if (remaining() < 4) return false;
-    value = (std::uint32_t{bytes_[position_]} << 24) | (std::uint32_t{bytes_[position_ + 1]} << 16) |
+    value = (std::uint32_t{bytes_[position_]} << 24) |
+            (std::uint32_t{bytes_[position_ + 1]} << 16) |
             (std::uint32_t{bytes_[position_ + 2]} << 8) | std::uint32_t{bytes_[position_ + 3]};
     position_ += 4;
     return true;
@@ -86,7 +87,8 @@ std::string TrimAe(ByteView bytes) {
 
 bool IsValidUid(std::string_view uid) {
   if (uid.empty() || uid.size() > kMaxUidLength) return false;
-  return std::all_of(uid.begin(), uid.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  return std::all_of(uid.begin(), uid.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 struct Item {
@@ -256,9 +258,12 @@ void PutU16(Bytes& out, std::uint16_t value) {
   out.push_back(static_cast<std::uint8_t>(value));
 }
 void PutU32(Bytes& out, std::uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(value >> shift));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<std::uint8_t>(value >> shift));
 }
-void PutBytes(Bytes& out, std::string_view text) { out.insert(out.end(), text.begin(), text.end()); }
+void PutBytes(Bytes& out, std::string_view text) {
+  out.insert(out.end(), text.begin(), text.end());
+}
 void PutPaddedAe(Bytes& out, std::string_view ae) {
   std::string padded(ae.substr(0, kAeTitleSize));
   padded.resize(kAeTitleSize, ' ');
@@ -408,7 +413,8 @@ Result<AssociateRj, PduError> ParseAssociateRj(ByteView body) {
   if (body[1] < 1 || body[1] > 2 || body[2] < 1 || body[2] > 3) {
     return Invalid("A-ASSOCIATE-RJ result or source out of range");
   }
-  return AssociateRj{static_cast<RejectResult>(body[1]), static_cast<RejectSource>(body[2]), body[3]};
+  return AssociateRj{static_cast<RejectResult>(body[1]), static_cast<RejectSource>(body[2]),
+                     body[3]};
 }
 
 Result<Abort, PduError> ParseAbort(ByteView body) {
@@ -427,7 +433,8 @@ std::optional<PduError> ParsePDataTf(ByteView body, std::vector<Pdv>& pdvs) {
     // The item length covers the context ID and the message control header (PS3.8 9.3.5.1).
     if (item_length < 2) return Invalid("PDV item shorter than its header");
     ByteView item;
-    if (!reader.ReadSpan(item_length, item)) return Invalid("PDV item runs past the end of its PDU");
+    if (!reader.ReadSpan(item_length, item))
+      return Invalid("PDV item runs past the end of its PDU");
     const std::uint8_t control = item[1];
     if ((control & 0xFC) != 0) return Invalid("PDV message control header has reserved bits set");
     if (item[0] % 2 == 0) return Invalid("PDV carries an even presentation context ID");
@@ -487,14 +494,29 @@ Bytes EncodeAssociateAc(const AssociateAc& ac) {
 }
 
 Bytes EncodeAssociateRj(const AssociateRj& rj) {
-  return Bytes{static_cast<std::uint8_t>(PduType::kAssociateRj), 0, 0, 0, 0, 4, 0,
-               static_cast<std::uint8_t>(rj.result), static_cast<std::uint8_t>(rj.source),
+  return Bytes{static_cast<std::uint8_t>(PduType::kAssociateRj),
+               0,
+               0,
+               0,
+               0,
+               4,
+               0,
+               static_cast<std::uint8_t>(rj.result),
+               static_cast<std::uint8_t>(rj.source),
                rj.reason};
 }
 
 Bytes EncodeAbort(const Abort& abort) {
-  return Bytes{static_cast<std::uint8_t>(PduType::kAbort), 0, 0, 0, 0, 4, 0, 0,
-               static_cast<std::uint8_t>(abort.source), static_cast<std::uint8_t>(abort.reason)};
+  return Bytes{static_cast<std::uint8_t>(PduType::kAbort),
+               0,
+               0,
+               0,
+               0,
+               4,
+               0,
+               0,
+               static_cast<std::uint8_t>(abort.source),
+               static_cast<std::uint8_t>(abort.reason)};
 }
 
 Bytes EncodeReleaseRq() {

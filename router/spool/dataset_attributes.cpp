@@ -19,7 +19,8 @@ std::optional<DcmTagKey> ResolveTag(DcmItem& item, const rules::PathStep& step) 
     OFString creator;
     if (item.findAndGetOFString(DcmTagKey(step.tag.group, block), creator).bad()) continue;
     if (std::string(creator.c_str()) == step.private_creator) {
-      return DcmTagKey(step.tag.group, static_cast<Uint16>((block << 8) | (step.tag.element & 0xFF)));
+      return DcmTagKey(step.tag.group,
+                       static_cast<Uint16>((block << 8) | (step.tag.element & 0xFF)));
     }
   }
   return std::nullopt;
@@ -29,9 +30,23 @@ std::optional<DcmTagKey> ResolveTag(DcmItem& item, const rules::PathStep& step) 
 // by value.
 bool IsStringVr(DcmEVR vr) {
   switch (vr) {
-    case EVR_AE: case EVR_AS: case EVR_CS: case EVR_DA: case EVR_DS: case EVR_DT: case EVR_IS:
-    case EVR_LO: case EVR_LT: case EVR_PN: case EVR_SH: case EVR_ST: case EVR_TM: case EVR_UC:
-    case EVR_UI: case EVR_UR: case EVR_UT:
+    case EVR_AE:
+    case EVR_AS:
+    case EVR_CS:
+    case EVR_DA:
+    case EVR_DS:
+    case EVR_DT:
+    case EVR_IS:
+    case EVR_LO:
+    case EVR_LT:
+    case EVR_PN:
+    case EVR_SH:
+    case EVR_ST:
+    case EVR_TM:
+    case EVR_UC:
+    case EVR_UI:
+    case EVR_UR:
+    case EVR_UT:
       return true;
     default:
       return false;

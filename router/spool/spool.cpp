@@ -83,8 +83,7 @@ Result<std::unique_ptr<IncomingInstance>, std::string> Spool::Begin(
     const std::string id = NextSpoolId();
     IncomingInstance::Paths paths{incoming_directory_ / (id + kPartExtension),
                                   committed_directory_ / (id + kCommittedExtension)};
-    const int fd =
-        ::open(paths.part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    const int fd = ::open(paths.part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0) {
       if (errno == EEXIST) continue;
       return std::string("create ") + paths.part.string() + ": " + std::strerror(errno);
@@ -97,9 +96,9 @@ Result<std::unique_ptr<IncomingInstance>, std::string> Spool::Begin(
     record.sop_instance_uid = identity.sop_instance_uid;
     record.transfer_syntax_uid = identity.transfer_syntax_uid;
     // Constructed before the header write so that a failure below still removes the file.
-    auto instance = std::make_unique<IncomingInstance>(
-        fd, std::move(paths), header.record_offset, header.bytes.size(), std::move(record),
-        config_.writeback_chunk_bytes, usage_);
+    auto instance = std::make_unique<IncomingInstance>(fd, std::move(paths), header.record_offset,
+                                                       header.bytes.size(), std::move(record),
+                                                       config_.writeback_chunk_bytes, usage_);
     if (!WriteAll(fd, header.bytes)) {
       return std::string("write Part 10 header: ") + std::strerror(errno);
     }

@@ -34,9 +34,9 @@ class Spool {
 
   // Creates the .part file and writes the Part 10 header. An error text when the file cannot
   // be created or written (disk full, permissions).
-  Result<std::unique_ptr<IncomingInstance>, std::string> Begin(
-      const Part10Identity& identity, const rules::AssociationFacts& facts,
-      std::uint64_t association_id);
+  Result<std::unique_ptr<IncomingInstance>, std::string> Begin(const Part10Identity& identity,
+                                                               const rules::AssociationFacts& facts,
+                                                               std::uint64_t association_id);
 
   SpoolUsage& usage() { return usage_; }
   const std::filesystem::path& incoming_directory() const { return incoming_directory_; }

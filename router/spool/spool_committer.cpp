@@ -1,12 +1,12 @@
 #include "router/spool/spool_committer.h"
 
 #include <fcntl.h>
+#include <prometheus/histogram.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <prometheus/histogram.h>
 
 #include "router/dimse/status.h"
 #include "router/metrics/routing_metrics.h"
@@ -26,9 +26,8 @@ std::string ErrnoText(const char* what) { return std::string(what) + ": " + std:
 }  // namespace
 
 SpoolCommitter::SpoolCommitter(unsigned worker_count,
-                               const std::filesystem::path& committed_directory,
-                               SpoolUsage& usage, SpoolStats& stats,
-                               boost::asio::any_io_executor fallback)
+                               const std::filesystem::path& committed_directory, SpoolUsage& usage,
+                               SpoolStats& stats, boost::asio::any_io_executor fallback)
     : committed_directory_(committed_directory),
       usage_(usage),
       stats_(stats),

@@ -79,7 +79,8 @@ class SpoolCommitter {
   template <typename Handler>
   struct Completion final : CompletionBase {
     Completion(Handler h, const boost::asio::any_io_executor& fallback)
-        : handler(std::move(h)), executor(boost::asio::get_associated_executor(handler, fallback)) {}
+        : handler(std::move(h)),
+          executor(boost::asio::get_associated_executor(handler, fallback)) {}
     void Complete(CommitOutcome outcome) override {
       boost::asio::post(executor, [h = std::move(handler), o = std::move(outcome)]() mutable {
         std::move(h)(std::move(o));

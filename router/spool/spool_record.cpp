@@ -3,8 +3,8 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace conduit::spool {
 namespace {
@@ -48,8 +48,7 @@ std::optional<std::chrono::system_clock::time_point> ParseTime(std::string_view 
       rest[consumed] != '\0') {
     return std::nullopt;
   }
-  return std::chrono::system_clock::from_time_t(::timegm(&utc)) +
-         std::chrono::microseconds(micros);
+  return std::chrono::system_clock::from_time_t(::timegm(&utc)) + std::chrono::microseconds(micros);
 }
 
 // Route and edit lines hold several fields separated by '|'; each field is percent-encoded so
@@ -79,7 +78,8 @@ std::optional<std::string> DecodeField(std::string_view field) {
     }
     unsigned value = 0;
     if (i + 2 >= field.size()) return std::nullopt;
-    const auto [end, error] = std::from_chars(field.data() + i + 1, field.data() + i + 3, value, 16);
+    const auto [end, error] =
+        std::from_chars(field.data() + i + 1, field.data() + i + 3, value, 16);
     if (error != std::errc() || end != field.data() + i + 3) return std::nullopt;
     decoded.push_back(static_cast<char>(value));
     i += 2;
@@ -98,8 +98,8 @@ std::vector<std::string_view> SplitFields(std::string_view line) {
 }
 
 constexpr std::string_view kLevelNames[] = {"instance", "series", "study"};
-constexpr std::string_view kEditKindNames[] = {"set", "delete", "prefix", "suffix", "copy",
-                                               "replace"};
+constexpr std::string_view kEditKindNames[] = {"set",    "delete", "prefix",
+                                               "suffix", "copy",   "replace"};
 
 template <std::size_t N>
 std::optional<std::size_t> IndexOf(const std::string_view (&names)[N], std::string_view name) {
@@ -138,21 +138,34 @@ std::string SerializeSpoolRecord(const SpoolRecord& record) {
   for (std::size_t index = 0; index < record.routes.size(); ++index) {
     const rules::Route& route = record.routes[index];
     out.append("route=")
-        .append(EncodeField(route.destination)).append("|")
-        .append(std::to_string(route.priority)).append("|")
-        .append(EncodeField(route.transcode_profile)).append("|")
-        .append(kLevelNames[static_cast<int>(route.level)]).append("|")
-        .append(std::to_string(route.quiet_period.count())).append("|")
-        .append(EncodeField(route.rule)).append("\n");
+        .append(EncodeField(route.destination))
+        .append("|")
+        .append(std::to_string(route.priority))
+        .append("|")
+        .append(EncodeField(route.transcode_profile))
+        .append("|")
+        .append(kLevelNames[static_cast<int>(route.level)])
+        .append("|")
+        .append(std::to_string(route.quiet_period.count()))
+        .append("|")
+        .append(EncodeField(route.rule))
+        .append("\n");
     for (const rules::TagEdit& edit : route.edits) {
       out.append("edit=")
-          .append(std::to_string(index)).append("|")
-          .append(kEditKindNames[static_cast<int>(edit.kind)]).append("|")
-          .append(EncodeField(edit.target_text)).append("|")
-          .append(EncodeField(edit.value)).append("|")
-          .append(EncodeField(edit.source_text)).append("|")
-          .append(EncodeField(edit.pattern)).append("|")
-          .append(EncodeField(edit.replacement)).append("\n");
+          .append(std::to_string(index))
+          .append("|")
+          .append(kEditKindNames[static_cast<int>(edit.kind)])
+          .append("|")
+          .append(EncodeField(edit.target_text))
+          .append("|")
+          .append(EncodeField(edit.value))
+          .append("|")
+          .append(EncodeField(edit.source_text))
+          .append("|")
+          .append(EncodeField(edit.pattern))
+          .append("|")
+          .append(EncodeField(edit.replacement))
+          .append("\n");
     }
   }
   return out;

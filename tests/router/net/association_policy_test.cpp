@@ -38,8 +38,8 @@ const Rejection& ExpectRejection(const std::variant<Acceptance, Rejection>& deci
 
 TEST(AssociationPolicyTest, AcceptsStorageWithTheSendersFirstSyntax) {
   AssociationPolicy policy{config::ListenerConfig{}};
-  auto decision = policy.Decide(
-      Request({{1, kCtImageStorage, {kJpegLsLossless, kExplicitLe}}}), Facts());
+  auto decision =
+      policy.Decide(Request({{1, kCtImageStorage, {kJpegLsLossless, kExplicitLe}}}), Facts());
   ASSERT_TRUE(std::holds_alternative<Acceptance>(decision));
   const auto& acceptance = std::get<Acceptance>(decision);
   ASSERT_EQ(acceptance.contexts.size(), 1U);
@@ -69,11 +69,9 @@ TEST(AssociationPolicyTest, RefusesContextsOneByOne) {
   ASSERT_TRUE(std::holds_alternative<Acceptance>(decision));
   const auto& response = std::get<Acceptance>(decision).response;
   ASSERT_EQ(response.presentation_contexts.size(), 3U);
-  EXPECT_EQ(response.presentation_contexts[0].result,
-            ContextResult::kTransferSyntaxesNotSupported);
+  EXPECT_EQ(response.presentation_contexts[0].result, ContextResult::kTransferSyntaxesNotSupported);
   // Patient Root Query/Retrieve FIND is not a storage class.
-  EXPECT_EQ(response.presentation_contexts[1].result,
-            ContextResult::kAbstractSyntaxNotSupported);
+  EXPECT_EQ(response.presentation_contexts[1].result, ContextResult::kAbstractSyntaxNotSupported);
   // Verification is always accepted, in an uncompressed syntax.
   EXPECT_EQ(response.presentation_contexts[2].result, ContextResult::kAcceptance);
 }

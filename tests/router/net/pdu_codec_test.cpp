@@ -176,9 +176,9 @@ TEST(PduCodecTest, PDataTfRejectsMalformedPdvs) {
 }
 
 TEST(PduCodecTest, ControlPdusHaveFixedBodies) {
-  const Bytes rj = EncodeAssociateRj({RejectResult::kTransient,
-                                      RejectSource::kServiceProviderPresentation,
-                                      reject_reason::kLocalLimitExceeded});
+  const Bytes rj =
+      EncodeAssociateRj({RejectResult::kTransient, RejectSource::kServiceProviderPresentation,
+                         reject_reason::kLocalLimitExceeded});
   EXPECT_EQ(rj, (Bytes{0x03, 0, 0, 0, 0, 4, 0, 2, 3, 2}));
   auto parsed = ParseAssociateRj(BodyOf(rj));
   ASSERT_TRUE(parsed.ok());

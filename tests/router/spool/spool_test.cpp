@@ -225,8 +225,8 @@ TEST_F(SpoolTest, DiskLowWaterMarkRefuses) {
 }
 
 TEST(DirSyncerTest, ConcurrentCallersAllReturnSynced) {
-  const auto directory = std::filesystem::temp_directory_path() /
-                         ("conduit-dirsync-" + std::to_string(::getpid()));
+  const auto directory =
+      std::filesystem::temp_directory_path() / ("conduit-dirsync-" + std::to_string(::getpid()));
   std::filesystem::create_directories(directory);
   {
     DirSyncer syncer(directory);

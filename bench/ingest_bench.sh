@@ -429,6 +429,20 @@ if [[ -x $FLOOR_BIN ]]; then
   FLOOR_RATE=$("$FLOOR_BIN" "$WORK/floor" "$N" "$((STUDY_BYTES / N))")
   row "durable-write floor, 1 writer (files/s)" "$FLOOR_RATE" "" "no network; same disk" ""
   row "  floor / storescp" "$(ratio "$FLOOR_RATE" "$SCP_RATE")" "" "best any durable 1-assoc ratio" ""
+  # The same with $PARALLEL writers at once: what the disk gives concurrent associations.
+  per_writer=$((N / PARALLEL))
+  t0=$(now)
+  floor_pids=()
+  for ((g = 0; g < PARALLEL; g++)); do
+    "$FLOOR_BIN" "$WORK/floor-$g" "$per_writer" "$((STUDY_BYTES / N))" >/dev/null &
+    floor_pids+=($!)
+  done
+  wait "${floor_pids[@]}"
+  t1=$(now)
+  PFLOOR_RATE=$(awk -v n="$((per_writer * PARALLEL))" -v a="$t0" -v b="$t1" \
+    'BEGIN { printf "%.1f", n / (b - a) }')
+  row "durable-write floor, $PARALLEL writers (files/s)" "$PFLOOR_RATE" "" "no network; same disk" ""
+  row "  floor / storescp" "$(ratio "$PFLOOR_RATE" "$SCP_RATE")" "" "best any durable ${PARALLEL}-assoc ratio" ""
 fi
 echo "functional: every storescu exited 0 and received files = sent ($N) in every run"
 exit 0

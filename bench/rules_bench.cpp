@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -132,6 +133,13 @@ HeaderSource MrHeader() {
 
 std::string Destination(int i) { return "D" + std::to_string(i % 20); }
 
+void Replace(std::string& text, std::string_view placeholder, std::string_view value) {
+  for (std::size_t at = text.find(placeholder); at != std::string::npos;
+       at = text.find(placeholder, at + value.size())) {
+    text.replace(at, placeholder.size(), value);
+  }
+}
+
 // 200 rules in the proportions a real site might have. `i` varies constants so no two rules are
 // alike; only the handful marked "matches" fire for the CT or MR headers above.
 std::string GenerateRules() {
@@ -140,9 +148,12 @@ std::string GenerateRules() {
   static constexpr std::array<const char*, 8> kBodyParts = {
       "CHEST", "ABDOMEN", "PELVIS", "KNEE", "SPINE", "HAND", "FOOT", "SHOULDER"};
   std::string yaml = "version: 1\ndefault:\n  route: [ARCHIVE]\nrules:\n";
-  const auto rule = [&](const std::string& name, const std::string& when,
-                        const std::string& route) {
-    yaml += "  - name: " + name + "\n    when: " + when + "\n    route: " + route + "\n";
+  const auto rule = [&](std::string_view name, std::string_view when, std::string_view route) {
+    for (const std::string_view part :
+         {std::string_view("  - name: "), name, std::string_view("\n    when: "), when,
+          std::string_view("\n    route: "), route, std::string_view("\n")}) {
+      yaml += part;
+    }
   };
   int n = 0;
   // Matching rules, spread through the file so evaluation cannot stop early.
@@ -180,73 +191,34 @@ std::string GenerateRules() {
       continue;
     }
     const int i = n;
-    const std::string name = "rule-" + std::to_string(i);
-    const std::string other =
-        kOtherModalities[static_cast<std::size_t>(i) % kOtherModalities.size()];
-    const std::string part = kBodyParts[static_cast<std::size_t>(i) % kBodyParts.size()];
-    const std::string route = "[" + Destination(i) + "]";
-    switch (i % 10) {
-      case 0:  // modality
-        rule(name, "{attribute: Modality, equals: " + other + "}", route);
-        break;
-      case 1:  // sending AE
-        rule(name,
-             "{calling_ae: {in: [SITE" + std::to_string(i) + ", WS" + std::to_string(i) + ", PACS" +
-                 std::to_string(i) + "]}}",
-             route);
-        break;
-      case 2:  // body part
-        rule(name,
-             "{all: [{attribute: BodyPartExamined, in: [" + part + ", " + part +
-                 "S]}, "
-                 "{attribute: Modality, in: [CT, MR, " +
-                 other + "]}]}",
-             route);
-        break;
-      case 3:  // regex on identifiers and descriptions
-        rule(name,
-             "{attribute: " + std::string(i % 20 == 3 ? "PatientID" : "StationName") +
-                 ", regex: 'SITE" + std::to_string(i) + "[A-Z]?[0-9]+'}",
-             route);
-        break;
-      case 4:  // wildcard on descriptions
-        rule(name, "{attribute: StudyDescription, wildcard: '*" + part + "*', ignore_case: true}",
-             route);
-        break;
-      case 5:  // numeric range
-        rule(name,
-             "{all: [{attribute: Modality, equals: " + other +
-                 "}, "
-                 "{attribute: SliceThickness, range: {min: 0.5, max: 3}}]}",
-             route);
-        break;
-      case 6:  // date and time ranges
-        rule(name,
-             "{all: [{attribute: StudyDate, range: {from: '2019" + std::to_string(10 + i % 3) +
-                 "01', to: '20191231'}}, {attribute: StudyTime, range: {from: '2200', to: "
-                 "'0600'}}]}",
-             route);
-        break;
-      case 7:  // off hours
-        rule(name,
-             "{all: [{attribute: Modality, equals: " + other +
-                 "}, {any: [{time_of_day: {from: '18:00', "
-                 "to: '07:00'}}, {day_of_week: [sat, sun]}]}]}",
-             route);
-        break;
-      case 8:  // source network and called AE
-        rule(name,
-             "{all: [{source: [10." + std::to_string(i) + ".0.0/16, 'fd00:" + std::to_string(i) +
-                 "::/32']}, {not: {called_ae: CONDUIT}}]}",
-             route);
-        break;
-      default:  // manufacturer and model, presence checks
-        rule(name,
-             "{all: [{attribute: Manufacturer, equals: 'VENDOR" + std::to_string(i) +
-                 "', ignore_case: true}, {attribute: ConvolutionKernel, present: true}]}",
-             route);
-        break;
-    }
+    // $M: a modality that is neither CT nor MR, $P: a body part, $I: the rule's number.
+    static constexpr std::array<std::string_view, 10> kConditions = {
+        "{attribute: Modality, equals: $M}",
+        "{calling_ae: {in: [SITE$I, WS$I, PACS$I]}}",
+        "{all: [{attribute: BodyPartExamined, in: [$P, $PS]}, "
+        "{attribute: Modality, in: [CT, MR, $M]}]}",
+        "{attribute: StationName, regex: 'SITE$I[A-Z]?[0-9]+'}",
+        "{attribute: StudyDescription, wildcard: '*$P*', ignore_case: true}",
+        "{all: [{attribute: Modality, equals: $M}, "
+        "{attribute: SliceThickness, range: {min: 0.5, max: 3}}]}",
+        "{all: [{attribute: StudyDate, range: {from: '20190$D01', to: '20191231'}}, "
+        "{attribute: StudyTime, range: {from: '2200', to: '0600'}}]}",
+        "{all: [{attribute: Modality, equals: $M}, "
+        "{any: [{time_of_day: {from: '18:00', to: '07:00'}}, {day_of_week: [sat, sun]}]}]}",
+        "{all: [{source: [10.$I.0.0/16, 'fd00:$I::/32']}, {not: {called_ae: CONDUIT}}]}",
+        "{all: [{attribute: Manufacturer, equals: 'VENDOR$I', ignore_case: true}, "
+        "{attribute: ConvolutionKernel, present: true}]}",
+    };
+    std::string condition(kConditions[static_cast<std::size_t>(i) % kConditions.size()]);
+    Replace(condition, "$M",
+            kOtherModalities[static_cast<std::size_t>(i) % kOtherModalities.size()]);
+    Replace(condition, "$P", kBodyParts[static_cast<std::size_t>(i) % kBodyParts.size()]);
+    Replace(condition, "$I", std::to_string(i));
+    Replace(condition, "$D", std::to_string(7 + i % 3));
+    std::string route = "[";
+    route += Destination(i);
+    route += "]";
+    rule("rule-" + std::to_string(i), condition, route);
     ++n;
   }
   return yaml;

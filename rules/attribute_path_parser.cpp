@@ -13,6 +13,8 @@
 #include <optional>
 #include <utility>
 
+#include "rules/edit_distance.h"
+
 namespace conduit::rules {
 namespace {
 
@@ -30,7 +32,7 @@ struct DictionaryEntry {
 // DCMTK names ambiguous VRs in lower case ("xs" is US or SS, "ox" OB or OW); map the ones whose
 // values compare the same either way, and leave the rest unknown.
 std::string NormalizeVr(const char* name) {
-  const std::string vr = name == nullptr ? "" : name;
+  std::string vr = name == nullptr ? "" : name;
   if (vr == "xs") {
     return "US";
   }
@@ -111,24 +113,6 @@ const std::vector<std::string>& StandardKeywords() {
   return keywords;
 }
 
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    previous[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const bool same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);  // case matters little here
-      current[j] =
-          std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (same ? 0 : 1)});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
 std::string ClosestKeyword(std::string_view keyword) {
   // Up to a third of the letters wrong, at least two: "Modalty", "patientname", "StudyDat".
   const std::size_t max_distance = std::max<std::size_t>(2, keyword.size() / 3);
@@ -141,7 +125,7 @@ std::string ClosestKeyword(std::string_view keyword) {
     if (length_gap >= closest_distance) {
       continue;
     }
-    const std::size_t distance = EditDistance(keyword, candidate);
+    const std::size_t distance = EditDistance(keyword, candidate, /*ignore_ascii_case=*/true);
     if (distance < closest_distance) {
       closest = candidate;
       closest_distance = distance;

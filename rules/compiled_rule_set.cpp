@@ -1,6 +1,7 @@
 // Evaluation of compiled rules. Evaluate and Explain run the same templated code: Evaluate with
 // a tracer that records nothing (compiled away), Explain with one that records every condition,
-// so what `explain` shows is what the daemon decides.
+// so what `explain` shows is what the daemon decides. The one difference is speed: Evaluate
+// skips the rules RuleGuards proves cannot match, Explain walks them to show why.
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -8,11 +9,13 @@
 #include <cmath>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -36,6 +39,8 @@ struct CachedAttribute {
   std::uint32_t count = 0;
   std::uint32_t numbers = 0;  // EvaluationState::numbers_[numbers, +count)
   std::uint32_t spans = 0;    // EvaluationState::spans_[spans, +count)
+  std::uint32_t lowered = 0;  // EvaluationState::lowered_[lowered, +count)
+  bool lowered_ready = false;
   std::optional<AttributeValues> values;
 };
 
@@ -52,7 +57,7 @@ class EvaluationState {
     trimmed_.reserve(kExpectedValues);
   }
 
-  const CachedAttribute& Attribute(std::size_t slot) {
+  CachedAttribute& Attribute(std::size_t slot) {
     CachedAttribute& cached = cache_[slot];
     if (!cached.fetched) {
       cached.fetched = true;
@@ -80,25 +85,35 @@ class EvaluationState {
   }
 
   // The values as numbers; NaN for a value that is not one.
-  std::span<const double> Numbers(const CachedAttribute& attribute) {
-    auto& cached = const_cast<CachedAttribute&>(attribute);  // cache_ is ours
+  std::span<const double> Numbers(CachedAttribute& cached) {
     if (!cached.numbers_ready) {
       cached.numbers_ready = true;
       cached.numbers = static_cast<std::uint32_t>(numbers_.size());
-      for (const std::string_view value : Trimmed(attribute)) {
+      for (const std::string_view value : Trimmed(cached)) {
         numbers_.push_back(ParseDecimal(value).value_or(kNotANumber));
       }
     }
     return {numbers_.data() + cached.numbers, cached.count};
   }
 
+  // The values with ASCII letters in lower case, for ignore_case wildcards.
+  std::span<const std::string> Lowered(CachedAttribute& cached) {
+    if (!cached.lowered_ready) {
+      cached.lowered_ready = true;
+      cached.lowered = static_cast<std::uint32_t>(lowered_.size());
+      for (const std::string_view value : Trimmed(cached)) {
+        lowered_.push_back(AsciiLower(value));
+      }
+    }
+    return {lowered_.data() + cached.lowered, cached.count};
+  }
+
   // The values as dates, times or date-times; kNotATime for a value that is not one.
-  std::span<const TimeSpan> Spans(const CachedAttribute& attribute, ValueKind kind) {
-    auto& cached = const_cast<CachedAttribute&>(attribute);  // cache_ is ours
+  std::span<const TimeSpan> Spans(CachedAttribute& cached, ValueKind kind) {
     if (cached.spans_kind != kind) {
       cached.spans_kind = kind;
       cached.spans = static_cast<std::uint32_t>(spans_.size());
-      for (const std::string_view value : Trimmed(attribute)) {
+      for (const std::string_view value : Trimmed(cached)) {
         const std::optional<TimeSpan> span = kind == ValueKind::kDate   ? ParseDate(value)
                                              : kind == ValueKind::kTime ? ParseTime(value)
                                                                         : ParseDateTime(value);
@@ -137,6 +152,7 @@ class EvaluationState {
   std::vector<std::string_view> trimmed_;
   std::vector<double> numbers_;
   std::vector<TimeSpan> spans_;
+  std::vector<std::string> lowered_;
   std::optional<std::tm> local_time_;
   bool peer_parsed_ = false;
   std::optional<IpAddress> peer_address_;
@@ -207,8 +223,7 @@ bool MatchText(const ValueTest& test, std::string_view value) {
   }
 }
 
-bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute,
-                    EvaluationState& state) {
+bool MatchAttribute(const ValueTest& test, CachedAttribute& attribute, EvaluationState& state) {
   switch (test.op) {
     case ValueOperator::kAbsent:
       return !attribute.values.has_value() != test.negated;
@@ -234,8 +249,9 @@ bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute,
         const std::span<const double> numbers = state.Numbers(attribute);
         for (std::size_t i = 0; i < values.size(); ++i) {
           for (const Constant& constant : test.constants) {
-            if (constant.number && !std::isnan(numbers[i]) ? numbers[i] == *constant.number
-                                                           : SameBytes(constant.text, values[i])) {
+            if (constant.number && !std::isnan(numbers[i])
+                    ? numbers[i] == *constant.number
+                    : TextEquals(constant, values[i], test.ignore_case)) {
               return true;
             }
           }
@@ -253,6 +269,15 @@ bool MatchAttribute(const ValueTest& test, const CachedAttribute& attribute,
       return std::any_of(spans.begin(), spans.end(),
                          [&](const TimeSpan& span) { return InDateRange(test, span); });
     }
+    case ValueOperator::kWildcard:
+      if (test.ignore_case) {
+        // Lower-cased once per attribute, then plain searches for every such rule.
+        const std::span<const std::string> lowered = state.Lowered(attribute);
+        return std::any_of(lowered.begin(), lowered.end(), [&](const std::string& value) {
+          return test.wildcard.MatchesLowered(value);
+        });
+      }
+      break;
     default:
       break;
   }
@@ -409,11 +434,157 @@ void AddRoutes(const std::vector<Route>& routes, RoutingDecision& decision) {
   }
 }
 
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const {
+    return std::hash<std::string_view>{}(text);
+  }
+};
+
+// Most rules start by testing one attribute (or AE title) for equality: "Modality equals CT",
+// "calling_ae in [CT1, CT2]". Such a test is a necessary condition of its rule, and one hash
+// lookup of the value answers it for every rule at once: a rule whose guard fails cannot match,
+// so Evaluate skips it without walking its conditions. Explain walks every rule instead, to show
+// each condition; both decide the same, because a guard is only ever a condition the rule itself
+// requires, compared exactly as the rule compares it.
+class RuleGuards {
+ public:
+  explicit RuleGuards(const CompiledRules& rules) : unguarded_((rules.rules.size() + 63) / 64, 0) {
+    for (std::size_t index = 0; index < rules.rules.size(); ++index) {
+      const CompiledRule& rule = rules.rules[index];
+      const Condition* condition = rule.when ? GuardConditionOf(*rule.when) : nullptr;
+      if (condition == nullptr) {
+        Set(unguarded_, index);
+        continue;
+      }
+      Guard& guard = GuardFor(*condition);
+      guard.rules.push_back(static_cast<std::uint32_t>(index));
+      for (const Constant& constant : condition->test.constants) {
+        std::vector<std::uint32_t>& listed = guard.rules_by_value[constant.text];
+        if (listed.empty() || listed.back() != index) {
+          listed.push_back(static_cast<std::uint32_t>(index));
+        }
+      }
+    }
+  }
+
+  bool empty() const { return guards_.empty(); }
+
+  // One bit per rule: set when the rule has no guard or its guard holds.
+  std::vector<std::uint64_t> Evaluate(EvaluationState& state) const {
+    std::vector<std::uint64_t> passed = unguarded_;
+    for (const Guard& guard : guards_) {
+      if (guard.subject == Condition::Kind::kAttribute) {
+        const CachedAttribute& attribute = state.Attribute(guard.slot);
+        if (!attribute.values || attribute.blank) {
+          continue;  // equals and in never match an absent or empty attribute
+        }
+        if (attribute.traits.kind == ValueKind::kNumber) {
+          // Compared by value, not text: no shortcut, every rule is evaluated in full.
+          for (const std::uint32_t index : guard.rules) {
+            Set(passed, index);
+          }
+          continue;
+        }
+        for (const std::string_view value : state.Trimmed(attribute)) {
+          Mark(guard, value, passed);
+        }
+      } else {
+        constexpr VrTraits kAeTraits{ValueKind::kText, true};
+        const std::string& ae = guard.subject == Condition::Kind::kCallingAe
+                                    ? state.facts().calling_ae
+                                    : state.facts().called_ae;
+        Mark(guard, TrimValue(ae, kAeTraits), passed);
+      }
+    }
+    return passed;
+  }
+
+  static bool Passed(const std::vector<std::uint64_t>& passed, std::size_t index) {
+    return (passed[index / 64] >> (index % 64) & 1U) != 0;
+  }
+
+ private:
+  struct Guard {
+    Condition::Kind subject = Condition::Kind::kAttribute;
+    std::size_t slot = 0;
+    std::vector<std::uint32_t> rules;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, StringHash, std::equal_to<>>
+        rules_by_value;
+  };
+
+  // equals or in, compared as text and case-sensitively: what a lookup can answer.
+  static bool Usable(const Condition& condition) {
+    return (condition.kind == Condition::Kind::kAttribute ||
+            condition.kind == Condition::Kind::kCallingAe ||
+            condition.kind == Condition::Kind::kCalledAe) &&
+           (condition.test.op == ValueOperator::kEquals ||
+            condition.test.op == ValueOperator::kIn) &&
+           !condition.test.ignore_case;
+  }
+
+  // The rule's whole condition, or one that a top-level all requires.
+  static const Condition* GuardConditionOf(const Condition& when) {
+    if (Usable(when)) {
+      return &when;
+    }
+    if (when.kind == Condition::Kind::kAll) {
+      for (const Condition& child : when.children) {
+        if (Usable(child)) {
+          return &child;
+        }
+      }
+    }
+    return nullptr;
+  }
+
+  Guard& GuardFor(const Condition& condition) {
+    for (Guard& guard : guards_) {
+      if (guard.subject == condition.kind &&
+          (condition.kind != Condition::Kind::kAttribute || guard.slot == condition.slot)) {
+        return guard;
+      }
+    }
+    Guard& guard = guards_.emplace_back();
+    guard.subject = condition.kind;
+    guard.slot = condition.slot;
+    return guard;
+  }
+
+  static void Set(std::vector<std::uint64_t>& passed, std::size_t index) {
+    passed[index / 64] |= std::uint64_t{1} << (index % 64);
+  }
+
+  static void Mark(const Guard& guard, std::string_view value, std::vector<std::uint64_t>& passed) {
+    if (value.empty()) {
+      return;
+    }
+    const auto found = guard.rules_by_value.find(value);
+    if (found == guard.rules_by_value.end()) {
+      return;
+    }
+    for (const std::uint32_t index : found->second) {
+      Set(passed, index);
+    }
+  }
+
+  std::vector<Guard> guards_;
+  std::vector<std::uint64_t> unguarded_;  // one bit per rule without a guard
+};
+
 template <typename Trace>
-RoutingDecision Decide(const CompiledRules& rules, EvaluationState& state, Trace& trace) {
+RoutingDecision Decide(const CompiledRules& rules, const RuleGuards& guards, EvaluationState& state,
+                       Trace& trace) {
   RoutingDecision decision;
   bool stopped = false;
-  for (const CompiledRule& rule : rules.rules) {
+  std::vector<std::uint64_t> passed;
+  if constexpr (!Trace::kRecording) {
+    if (!guards.empty()) {
+      passed = guards.Evaluate(state);
+    }
+  }
+  for (std::size_t index = 0; index < rules.rules.size(); ++index) {
+    const CompiledRule& rule = rules.rules[index];
     if constexpr (Trace::kRecording) {
       trace.rules.push_back(RuleTrace{rule.name, rule.line, !stopped, false, {}});
     }
@@ -422,6 +593,11 @@ RoutingDecision Decide(const CompiledRules& rules, EvaluationState& state, Trace
         continue;  // listed as not evaluated
       } else {
         break;
+      }
+    }
+    if constexpr (!Trace::kRecording) {
+      if (!passed.empty() && !RuleGuards::Passed(passed, index)) {
+        continue;  // its guard failed: it cannot match
       }
     }
     const bool matched = !rule.when || Holds(*rule.when, state, trace, 0);
@@ -454,13 +630,13 @@ RoutingDecision Decide(const CompiledRules& rules, EvaluationState& state, Trace
 
 class CompiledRuleSet final : public RuleSet {
  public:
-  explicit CompiledRuleSet(CompiledRules rules) : rules_(std::move(rules)) {}
+  explicit CompiledRuleSet(CompiledRules rules) : rules_(std::move(rules)), guards_(rules_) {}
 
   RoutingDecision Evaluate(const AttributeSource& attributes,
                            const AssociationFacts& facts) const override {
     EvaluationState state(rules_, attributes, facts);
     NoTrace trace;
-    return Decide(rules_, state, trace);
+    return Decide(rules_, guards_, state, trace);
   }
 
   Explanation Explain(const AttributeSource& attributes,
@@ -468,7 +644,7 @@ class CompiledRuleSet final : public RuleSet {
     EvaluationState state(rules_, attributes, facts);
     RecordingTrace trace;
     Explanation explanation;
-    explanation.decision = Decide(rules_, state, trace);
+    explanation.decision = Decide(rules_, guards_, state, trace);
     explanation.rules = std::move(trace.rules);
     return explanation;
   }
@@ -477,6 +653,7 @@ class CompiledRuleSet final : public RuleSet {
 
  private:
   CompiledRules rules_;
+  RuleGuards guards_;
 };
 
 }  // namespace

@@ -431,18 +431,24 @@ WildcardPattern::WildcardPattern(std::string_view pattern, bool fold_case)
   }
 }
 
-bool WildcardPattern::Matches(std::string_view text) const {
+bool WildcardPattern::Matches(std::string_view text) const { return Match(text, fold_case_); }
+
+bool WildcardPattern::MatchesLowered(std::string_view lowered_text) const {
+  return Match(lowered_text, false);
+}
+
+bool WildcardPattern::Match(std::string_view text, bool fold_case) const {
   if (has_question_mark_ || pieces_.empty()) {
-    return WildcardMatch(pattern_, text, fold_case_);
+    return WildcardMatch(pattern_, text, fold_case);
   }
   const std::string& first = pieces_.front();
   if (pieces_.size() == 1) {  // no '*': the whole text
-    return first.size() == text.size() && SameFolded(first, text, fold_case_);
+    return first.size() == text.size() && SameFolded(first, text, fold_case);
   }
   const std::string& last = pieces_.back();
   if (first.size() + last.size() > text.size() ||
-      !SameFolded(first, text.substr(0, first.size()), fold_case_) ||
-      !SameFolded(last, text.substr(text.size() - last.size()), fold_case_)) {
+      !SameFolded(first, text.substr(0, first.size()), fold_case) ||
+      !SameFolded(last, text.substr(text.size() - last.size()), fold_case)) {
     return false;
   }
   // The middle pieces, leftmost first, between the anchored ends: for '*' alone, taking the
@@ -450,7 +456,7 @@ bool WildcardPattern::Matches(std::string_view text) const {
   const std::string_view middle = text.substr(0, text.size() - last.size());
   std::size_t position = first.size();
   for (std::size_t i = 1; i + 1 < pieces_.size(); ++i) {
-    const std::size_t found = FindPiece(middle, pieces_[i], position, fold_case_);
+    const std::size_t found = FindPiece(middle, pieces_[i], position, fold_case);
     if (found == std::string_view::npos) {
       return false;
     }

@@ -79,8 +79,12 @@ class WildcardPattern {
   WildcardPattern(std::string_view pattern, bool fold_case);
 
   bool Matches(std::string_view text) const;
+  // The same for a text already lower-cased (AsciiLower): plain searches, even with fold_case.
+  bool MatchesLowered(std::string_view lowered_text) const;
 
  private:
+  bool Match(std::string_view text, bool fold_case) const;
+
   std::string pattern_;
   bool fold_case_ = false;
   bool has_question_mark_ = false;

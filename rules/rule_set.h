@@ -72,9 +72,9 @@ struct RoutingDecision {
 
 // One condition's outcome, for explain: what it tested, the value it saw, whether it held.
 struct ConditionTrace {
-  int depth = 0;             // nesting under all/any/not
-  std::string description;   // e.g. "Modality equals CT"
-  std::string seen;          // e.g. "CT" or "<absent>"
+  int depth = 0;            // nesting under all/any/not
+  std::string description;  // e.g. "Modality equals CT"
+  std::string seen;         // e.g. "CT" or "<absent>"
   bool matched = false;
 };
 

@@ -29,7 +29,9 @@
 #include "rules/attribute_path_parser.h"
 #include "rules/compiled_rules.h"
 #include "rules/dicom_value.h"
+#include "rules/edit_distance.h"
 #include "rules/rule_set.h"
+#include "rules/yaml_document.h"
 
 namespace conduit::rules {
 
@@ -51,7 +53,7 @@ constexpr int kMaxConditionDepth = 16;
 constexpr std::size_t kMaxVisitedNodes = 250'000;
 constexpr std::uintmax_t kMaxFileBytes = 16U << 20;
 constexpr std::int64_t kDefaultQuietPeriodSeconds = 60;
-constexpr std::int64_t kMaxQuietPeriodSeconds = 7 * 86'400;
+constexpr std::int64_t kMaxQuietPeriodSeconds = std::int64_t{7} * 86'400;
 constexpr std::int64_t kMaxPriority = 1'000'000;
 constexpr std::size_t kMaxRuleNameLength = 128;
 constexpr std::size_t kMaxAeTitleLength = 16;  // PS3.5 6.2, VR AE
@@ -70,7 +72,6 @@ constexpr auto kConditionKinds =
                                      "source", "time_of_day", "day_of_week"});
 constexpr auto kValueOperators = std::to_array<std::string_view>(
     {"equals", "in", "wildcard", "regex", "range", "present", "absent", "empty"});
-constexpr auto kAttributeExtras = std::to_array<std::string_view>({"creator", "ignore_case"});
 // Every key a condition mapping may hold, whatever its kind (for "did you mean").
 constexpr auto kConditionKeys = std::to_array<std::string_view>(
     {"all", "any", "not", "attribute", "calling_ae", "called_ae", "source", "time_of_day",
@@ -89,7 +90,6 @@ constexpr auto kDeleteKeys = std::to_array<std::string_view>({"attribute", "crea
 constexpr auto kCopyKeys = std::to_array<std::string_view>({"from", "to", "creator"});
 constexpr auto kReplaceKeys =
     std::to_array<std::string_view>({"attribute", "regex", "with", "creator"});
-constexpr auto kLevels = std::to_array<std::string_view>({"instance", "series", "study"});
 // struct tm's tm_wday order: Sunday is 0.
 constexpr auto kDayNames =
     std::to_array<std::string_view>({"sun", "mon", "tue", "wed", "thu", "fri", "sat"});
@@ -112,23 +112,6 @@ std::string Join(const Strings& names, std::string_view separator = ", ") {
 
 bool Contains(Keys keys, std::string_view key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    previous[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
 }
 
 template <typename Strings>
@@ -1619,56 +1602,6 @@ class RulesReader {
   std::size_t visited_ = 0;
   bool budget_reported_ = false;
 };
-
-// Records where a document's first node is; a document of nothing but `---` has none.
-class ContentFinder : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& /*mark*/) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { Found(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
-                const std::string& /*value*/) override {
-    Found(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
-                       YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value /*style*/) override {
-    Found(mark);
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
-                  YAML::EmitterStyle::value /*style*/) override {
-    Found(mark);
-  }
-  void OnMapEnd() override {}
-
-  const std::optional<YAML::Mark>& first() const { return first_; }
-
- private:
-  void Found(const YAML::Mark& mark) {
-    if (!first_) {
-      first_ = mark;
-    }
-  }
-  std::optional<YAML::Mark> first_;
-};
-
-// Where a second YAML document starts, if the text has one with content. Not YAML::LoadAll:
-// yaml-cpp 0.7's LoadAll loops forever, allocating, on input as small as ",|"
-// (jbeder/yaml-cpp#1040, fixed upstream by #1319); two parser calls are bounded.
-std::optional<YAML::Mark> SecondDocumentMark(const std::string& text) {
-  std::istringstream input(text);
-  YAML::Parser parser(input);
-  ContentFinder first;
-  if (!parser.HandleNextDocument(first)) {
-    return std::nullopt;
-  }
-  ContentFinder second;
-  if (!parser.HandleNextDocument(second)) {
-    return std::nullopt;
-  }
-  return second.first();
-}
 
 }  // namespace
 

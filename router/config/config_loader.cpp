@@ -21,6 +21,9 @@
 #include <tuple>
 #include <utility>
 
+#include "rules/edit_distance.h"
+#include "rules/yaml_document.h"
+
 namespace conduit::config {
 
 std::string ConfigError::ToString() const {
@@ -136,31 +139,13 @@ std::string_view TrimSpaces(std::string_view text) {
   return text.substr(first, text.find_last_not_of(' ') - first + 1);
 }
 
-// Levenshtein distance, to suggest the key that a misspelt one was meant to be.
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    previous[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
 std::optional<std::string_view> ClosestName(std::string_view name,
                                             std::span<const std::string_view> candidates) {
   constexpr std::size_t kMaxTypos = 2;
   std::optional<std::string_view> closest;
   std::size_t closest_distance = kMaxTypos + 1;
   for (const std::string_view candidate : candidates) {
-    const std::size_t distance = EditDistance(name, candidate);
+    const std::size_t distance = rules::EditDistance(name, candidate);
     if (distance < closest_distance) {
       closest = candidate;
       closest_distance = distance;
@@ -274,6 +259,21 @@ std::optional<std::string> BindAddressProblem(std::string_view address) {
   return Quoted(address) +
          " is not an IPv4 or IPv6 address (host names are not accepted; 0.0.0.0 or :: listens "
          "on every interface)";
+}
+
+// Anything but blank lines, comments and document markers.
+bool HasContentBesidesComments(std::string_view text) {
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    line = line.substr(0, line.find('#'));
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    if (line != "---" && line != "...") return true;
+  }
+  return false;
 }
 
 std::optional<std::string> FilePathProblem(std::string_view path) {
@@ -854,21 +854,27 @@ class ConfigReader {
 
 ConfigResult LoadConfigText(std::string_view yaml_text, std::string_view source_name) {
   ConfigReader reader(source_name);
-  std::vector<YAML::Node> documents;
+  std::string text(yaml_text);
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    // YAML::Load plus a bounded check for a second document: yaml-cpp 0.7's LoadAll can loop
+    // forever on a malformed file (see rules/yaml_document.h).
+    document = YAML::Load(text);
+    if (const std::optional<YAML::Mark> second = rules::SecondDocumentMark(text)) {
+      reader.AddError(*second, "",
+                      "the file must hold one YAML document; remove the '---' separator and "
+                      "merge what follows into the first");
+    }
   } catch (const YAML::ParserException& error) {
     reader.AddError(error.mark, "", "YAML syntax error: " + error.msg);
     return reader.TakeErrors();
   }
-  const YAML::Node document = documents.empty() ? YAML::Node() : documents.front();
-  for (std::size_t i = 1; i < documents.size(); ++i) {
-    if (!documents[i].IsNull()) {
-      reader.AddError(documents[i].Mark(), "",
-                      "the file must hold one YAML document; remove the '---' separator and "
-                      "merge what follows into the first");
-      break;
-    }
+  if (document.IsNull() && HasContentBesidesComments(text)) {
+    // yaml-cpp reads some junk (a lone ",") as an empty document; that is not "all defaults".
+    reader.AddError(YAML::Mark{}, "",
+                    "no configuration could be read from this text; expected "
+                    "'key: value' lines");
+    return reader.TakeErrors();
   }
   Config config = reader.Read(document);
   std::vector<ConfigError> errors = reader.TakeErrors();

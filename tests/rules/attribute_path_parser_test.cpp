@@ -134,7 +134,7 @@ TEST(AttributePathParserTest, SequenceMistakes) {
             "an item index is written [n] at the end of a step, got 'ReferencedStudySequence[0'");
   std::string deep = "Modality";
   for (int i = 0; i < 8; ++i) {
-    deep = "RequestAttributesSequence/" + deep;
+    deep.insert(0, "RequestAttributesSequence/");
   }
   EXPECT_EQ(Error(deep), "attribute path '" + deep + "' is deeper than 8 steps");
 }

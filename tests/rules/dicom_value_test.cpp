@@ -77,12 +77,12 @@ TEST(DicomValueTest, DatesSpanTheirDay) {
 TEST(DicomValueTest, TimesSpanTheirPrecision) {
   const std::optional<TimeSpan> minute = ParseTime("0800");
   ASSERT_TRUE(minute);
-  EXPECT_EQ(minute->first, 8 * 3600 * kMicrosecondsPerSecond);
-  EXPECT_EQ(minute->last, minute->first + 60 * kMicrosecondsPerSecond - 1);
-  EXPECT_EQ(ParseTime("08")->last, 9 * 3600 * kMicrosecondsPerSecond - 1);
-  EXPECT_EQ(ParseTime("080000")->last, 8 * 3600 * kMicrosecondsPerSecond + 999'999);
-  EXPECT_EQ(ParseTime("080000.5")->first, 8 * 3600 * kMicrosecondsPerSecond + 500'000);
-  EXPECT_EQ(ParseTime("080000.5")->last, 8 * 3600 * kMicrosecondsPerSecond + 599'999);
+  EXPECT_EQ(minute->first, kMicrosecondsPerSecond * 8 * 3600);
+  EXPECT_EQ(minute->last, minute->first + kMicrosecondsPerSecond * 60 - 1);
+  EXPECT_EQ(ParseTime("08")->last, kMicrosecondsPerSecond * 9 * 3600 - 1);
+  EXPECT_EQ(ParseTime("080000")->last, kMicrosecondsPerSecond * 8 * 3600 + 999'999);
+  EXPECT_EQ(ParseTime("080000.5")->first, kMicrosecondsPerSecond * 8 * 3600 + 500'000);
+  EXPECT_EQ(ParseTime("080000.5")->last, kMicrosecondsPerSecond * 8 * 3600 + 599'999);
   EXPECT_EQ(ParseTime("080000.123456")->last, ParseTime("080000.123456")->first);
   EXPECT_EQ(ParseTime("08:00")->first, minute->first);
   EXPECT_EQ(ParseTime("8:00")->first, minute->first);

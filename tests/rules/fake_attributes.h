@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,14 +21,22 @@
 
 namespace conduit::rules::testing {
 
-// A path written as in the rules file; a test failure if it does not parse.
+// A path written as in the rules file; a test failure if it does not parse. Remembered: a
+// keyword lookup scans the DCMTK dictionary, and randomized tests build many sources.
 inline AttributePath PathOf(std::string_view text, std::string_view creator = "") {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, std::string>, AttributePath> known;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_pair(std::string(text), std::string(creator));
+  if (const auto found = known.find(key); found != known.end()) {
+    return found->second;
+  }
   std::variant<ParsedAttributePath, std::string> parsed = ParseAttributePath(text, creator);
   if (const auto* error = std::get_if<std::string>(&parsed)) {
     ADD_FAILURE() << "bad path " << text << ": " << *error;
     return {};
   }
-  return std::get<ParsedAttributePath>(parsed).path;
+  return known.emplace(key, std::get<ParsedAttributePath>(parsed).path).first->second;
 }
 
 class FakeAttributes : public EditableAttributes {

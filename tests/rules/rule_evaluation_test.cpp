@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -268,10 +270,64 @@ TEST(RuleEvaluationTest, ExplainDecidesWhatEvaluateDecides) {
   }
 }
 
+// Evaluate skips rules whose leading equality test fails (one lookup for all of them); Explain
+// walks every condition. On any input both must decide the same.
+TEST(RuleEvaluationTest, ShortcutsNeverChangeTheDecision) {
+  const auto rules = LoadOrFail(R"yaml(version: 1
+rules:
+  - {name: ct, when: {attribute: Modality, equals: CT}, route: [PACS]}
+  - {name: ct-or-mr, when: {attribute: Modality, in: [MR, CT]}, route: [PACS]}
+  - name: axial-512
+    when: {all: [{attribute: ImageType, equals: AXIAL}, {attribute: Rows, equals: 512}]}
+    route: [PACS]
+  - {name: series, when: {attribute: SeriesNumber, in: [3, 4]}, route: [PACS]}
+  - {name: calling, when: {calling_ae: {in: [CT1, CT2]}}, route: [PACS]}
+  - {name: called, when: {called_ae: CONDUIT}, route: [PACS]}
+  - {name: folded, when: {attribute: Modality, equals: ct, ignore_case: true}, route: [PACS]}
+  - name: head-not-mr
+    when: {all: [{attribute: BodyPartExamined, equals: HEAD}, {not: {attribute: Modality, equals: MR}}]}
+    route: [PACS]
+  - name: private
+    when: {attribute: '(0019,xx10)', creator: X, equals: '2.5'}
+    route: [PACS]
+  - {name: any, when: {any: [{attribute: Modality, equals: US}, {calling_ae: CT2}]}, route: [PACS]}
+)yaml");
+  ASSERT_TRUE(rules);
+  std::mt19937 random(1234);
+  const auto pick = [&](std::initializer_list<const char*> choices) {
+    return std::string(*(choices.begin() + std::uniform_int_distribution<std::size_t>(
+                                               0, choices.size() - 1)(random)));
+  };
+  for (int round = 0; round < 3000; ++round) {
+    FakeAttributes attributes;
+    const std::string modality = pick({"CT", "MR", "ct", " CT ", "US", "-", ""});
+    if (modality == "-") {
+      attributes.Add("Modality", "CS", {});
+    } else if (!modality.empty()) {
+      attributes.Add("Modality", pick({"CS", "UN", "DS"}), {modality});
+    }
+    attributes.Add("ImageType", "CS",
+                   {pick({"ORIGINAL", "DERIVED"}), pick({"AXIAL", "LOCALIZER"})});
+    attributes.Add("Rows", "US", {pick({"512", "256", "0512"})});
+    attributes.Add("SeriesNumber", pick({"IS", "LO", "UN"}), {pick({" 3", "03", "3.0", "x", "4"})});
+    attributes.Add("BodyPartExamined", "CS", {pick({"HEAD", "HEAD ", "CHEST"})});
+    attributes.Add("(0019,xx10)", pick({"UN", "DS"}), {pick({"2.50", "2.5", "x"})}, "X");
+    AssociationFacts facts;
+    facts.calling_ae = pick({"CT1", " CT2", "ct1", "", "MR1"});
+    facts.called_ae = pick({"CONDUIT", "OTHER", ""});
+    const RoutingDecision evaluated = rules->Evaluate(attributes, facts);
+    const RoutingDecision explained = rules->Explain(attributes, facts).decision;
+    ASSERT_EQ(evaluated.matched_rules, explained.matched_rules)
+        << "round " << round << ": modality '" << modality << "', calling '" << facts.calling_ae
+        << "'";
+  }
+}
+
 TEST(RuleEvaluationTest, ConcurrentEvaluationsShareOneRuleSet) {
   const auto rules = LoadOrFail(kLayered);
   ASSERT_TRUE(rules);
   std::vector<std::thread> threads;
+  threads.reserve(4);
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {

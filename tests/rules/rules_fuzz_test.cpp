@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <string_view>
@@ -26,6 +28,12 @@ using testing::TestContext;
 constexpr int kRandomByteStrings = 3000;
 constexpr int kMutatedFiles = 3000;
 constexpr int kRandomTrees = 3000;
+
+// CONDUIT_RULES_FUZZ_ROUNDS=N runs N times as many cases (for a long sanitizer run).
+int Rounds() {
+  const char* rounds = std::getenv("CONDUIT_RULES_FUZZ_ROUNDS");
+  return rounds == nullptr ? 1 : std::max(1, std::atoi(rounds));
+}
 
 constexpr std::string_view kValidFile = R"yaml(version: 1
 default:
@@ -446,7 +454,7 @@ bool Exercise(const std::string& text, Fuzzer& fuzzer) {
 
 TEST(RulesFuzzTest, RandomBytesNeverCrashTheLoader) {
   Fuzzer fuzzer(20240601);
-  for (int i = 0; i < kRandomByteStrings; ++i) {
+  for (int i = 0; i < kRandomByteStrings * Rounds(); ++i) {
     Exercise(fuzzer.RandomBytes(), fuzzer);
   }
 }
@@ -455,7 +463,7 @@ TEST(RulesFuzzTest, MutatedRulesFilesNeverCrashTheLoader) {
   Fuzzer fuzzer(7);
   ASSERT_TRUE(Exercise(std::string(kValidFile), fuzzer));
   int loaded = 0;
-  for (int i = 0; i < kMutatedFiles; ++i) {
+  for (int i = 0; i < kMutatedFiles * Rounds(); ++i) {
     loaded += Exercise(fuzzer.Mutate(kValidFile), fuzzer) ? 1 : 0;
   }
   EXPECT_GT(loaded, 0);  // some mutations are harmless: evaluation got exercised too
@@ -464,14 +472,14 @@ TEST(RulesFuzzTest, MutatedRulesFilesNeverCrashTheLoader) {
 TEST(RulesFuzzTest, RandomGrammarTreesNeverCrashTheLoader) {
   Fuzzer fuzzer(42);
   int loaded = 0;
-  for (int i = 0; i < kRandomTrees; ++i) {
+  for (int i = 0; i < kRandomTrees * Rounds(); ++i) {
     YAML::Emitter emitter;
     emitter << fuzzer.Document();
     ASSERT_TRUE(emitter.good()) << emitter.GetLastError();
     loaded += Exercise(emitter.c_str(), fuzzer) ? 1 : 0;
   }
   EXPECT_GT(loaded, 10);
-  EXPECT_LT(loaded, kRandomTrees);
+  EXPECT_LT(loaded, kRandomTrees * Rounds());
 }
 
 }  // namespace

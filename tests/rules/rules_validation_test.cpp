@@ -19,6 +19,10 @@ using testing::LoadOrFail;
 using testing::TestContext;
 using Lines = std::vector<std::string>;
 
+// The expected diagnostics below are long messages split over adjacent string literals, which
+// bugprone-suspicious-missing-comma takes for forgotten commas.
+// NOLINTBEGIN(bugprone-suspicious-missing-comma)
+
 TEST(RulesValidationTest, ReportsEveryMistakeWithItsPosition) {
   EXPECT_EQ(LoadErrors(R"yaml(version: 2
 default:
@@ -301,7 +305,7 @@ TEST(RulesValidationTest, TranscodeAndDestinationsWhenNoneAreConfigured) {
 TEST(RulesValidationTest, NestingIsBounded) {
   std::string condition = "{attribute: Modality, equals: CT}";
   for (int i = 0; i < 20; ++i) {
-    condition = "{not: " + condition + "}";
+    condition.insert(0, "{not: ").append("}");
   }
   const Lines errors = LoadErrors("version: 1\nrules:\n  - name: a\n    when: " + condition +
                                   "\n    route: [PACS]\n");
@@ -409,6 +413,8 @@ rules:
     discard: true        # acknowledged, not forwarded, counted; discard implies stop
 )yaml"));
 }
+
+// NOLINTEND(bugprone-suspicious-missing-comma)
 
 }  // namespace
 }  // namespace conduit::rules

@@ -681,3 +681,17 @@ TEST(ConfigLoaderRulesTest, RefusesBadDestinations) {
 
 }  // namespace
 }  // namespace conduit::config
+
+namespace conduit::config {
+namespace {
+
+// yaml-cpp 0.7's LoadAll never returns on these (jbeder/yaml-cpp#1040); Load reads them as an
+// empty document. Either way they are not a configuration.
+TEST(ConfigLoaderJunkTest, JunkThatYamlReadsAsNothingIsAnErrorNotDefaults) {
+  ExpectOneError(",|", 1, 1, "no configuration could be read");
+  ExpectOneError(",", 1, 1, "no configuration could be read");
+  ExpectSameConfig(Load("# nothing but a comment\n---\n"), Config{});
+}
+
+}  // namespace
+}  // namespace conduit::config

@@ -235,3 +235,41 @@ def test_rules_check_and_explain_commands(tmp_path):
     for name in ("ct", "mr", "research-copy"):
         assert name in ct_part
     assert "CT" in ct_part and "CT_ARCHIVE" in ct_part and "RESEARCH" in ct_part
+
+
+def test_whole_corpus_routed_by_modality_and_calling_ae(start_conduit, tmp_path):
+    """Every corpus file, in its own transfer syntax, half the syntaxes sent by a research AE:
+    each spooled instance's recorded routes are exactly what the rules say for its Modality
+    (read independently with pydicom from the stored file) and its calling AE."""
+    from test_corpus import STORESCU_PROPOSE, corpus_by_transfer_syntax
+
+    conduit, _ = start_with_rules(start_conduit, tmp_path, RULES)
+    groups = corpus_by_transfer_syntax()
+    for index, (ts, files) in enumerate(sorted(groups.items())):
+        aet = "RESEARCHSCU" if index % 2 == 0 else "CORPUSSCU"
+        run_storescu(conduit.port, files, "-R", "-nh", STORESCU_PROPOSE[ts], aet=aet)
+
+    stored = conduit.instances()
+    assert len(stored) >= 100, "the corpus must really have been stored"
+    seen_destinations = set()
+    for path in stored:
+        record = read_part10(path)
+        fields = record.private_information()
+        routes = [line.split("=", 1)[1].split("|")[0]
+                  for line in record.private_information_lines() if line.startswith("route=")]
+        modality = str(pydicom.dcmread(str(path), stop_before_pixels=True).get("Modality", ""))
+        expected = set()
+        if modality == "CT":
+            expected.add("CT_ARCHIVE")
+        if modality == "MR":
+            expected.add("MR_ARCHIVE")
+        if fields["calling_ae"] == "RESEARCHSCU":
+            expected.add("RESEARCH")
+        if not expected:
+            expected.add("CATCH_ALL")
+        assert set(routes) == expected and len(routes) == len(expected), (
+            f"{path.name}: modality={modality!r} calling={fields['calling_ae']}: "
+            f"routes {routes}, expected {sorted(expected)}")
+        seen_destinations.update(routes)
+    # The corpus exercises every rule and the default.
+    assert seen_destinations == {"CT_ARCHIVE", "MR_ARCHIVE", "RESEARCH", "CATCH_ALL"}

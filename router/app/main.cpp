@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "router/app/queue_command.h"
 #include "router/app/rules_command.h"
 #include "router/app/server.h"
 #include "router/config/config_loader.h"
@@ -27,10 +28,15 @@ Usage:
   conduit rules explain [--config CONFIG] [--rules RULES] FILE.dcm...
                                   show, rule by rule, how each file would be routed
                                   (`conduit rules` alone lists all options)
+  conduit queue [--config CONFIG] list | show DEST | retry DEST [--dead-letter] [--study UID]
+              | purge DEST (--dead-letter | --study UID | --all)
+                                  inspect and act on the running daemon's destination queues
+                                  over its admin socket (`conduit queue --help`: details)
   conduit --help                  this text
   conduit --version               the version
 
-Exit status: 0 on success, 1 on a runtime failure, 2 on a usage or configuration error.
+Exit status: 0 on success, 1 on a runtime failure (queue: the daemon refused the command),
+2 on a usage or configuration error, 3 when `conduit queue` cannot reach the daemon.
 )";
 
 int Usage(std::string_view complaint) {
@@ -92,5 +98,6 @@ int main(int argc, char** argv) {
   if (command == "serve") return Serve(args);
   if (command == "config") return Config(args);
   if (command == "rules") return conduit::app::RunRulesCommand(args);
+  if (command == "queue") return conduit::app::RunQueueCommand(args);
   return Usage("unknown subcommand '" + std::string(command) + "'");
 }

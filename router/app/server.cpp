@@ -17,7 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include "router/admin/admin_server.h"
+#include "router/forward/forwarding_service.h"
 #include "router/log/log.h"
+#include "router/metrics/forward_metrics.h"
 #include "router/metrics/ingest_metrics.h"
 #include "router/metrics/routing_metrics.h"
 #include "router/metrics/spool_usage_collector.h"
@@ -110,9 +113,37 @@ int RunServer(const config::Config& config) {
   net::AdmissionCounter admission;
 
   auto io_context = std::make_unique<asio::io_context>();
+  metrics::ForwardMetrics forward_metrics(*registry);
+  std::unique_ptr<forward::ForwardingService> forwarding;
+  try {
+    forwarding = std::make_unique<forward::ForwardingService>(
+        config, spool->committed_directory(), spool->usage(), *io_context, forward_metrics);
+    const forward::ForwardRecoverySummary queues = forwarding->Recover();
+    log::Info("queues: ", queues.queued, " deliveries owed (", queues.maybe_delivered,
+              " possibly delivered before the restart, to be sent again), ", queues.dead_lettered,
+              " dead-lettered; ", queues.released, " fully delivered files removed; ",
+              queues.unrouted, " unrouted and ", queues.unreadable, " unreadable files kept");
+  } catch (const std::exception& error) {
+    log::Error("cannot recover the forwarding queues: ", error.what());
+    return 1;
+  }
   auto committer = std::make_unique<spool::SpoolCommitter>(
       config.spool.sync_threads, spool->committed_directory(), spool->usage(), spool_stats,
-      io_context->get_executor());
+      io_context->get_executor(),
+      [&forwarding = *forwarding](const spool::SpoolRecord& record, std::uint64_t file_bytes) {
+        forwarding.Enqueue(record, file_bytes);
+      });
+  auto admin = std::make_unique<admin::AdminServer>(
+      *io_context, config.admin.socket,
+      [&forwarding = *forwarding](const std::vector<std::string>& words) {
+        return forwarding.HandleAdminCommand(words);
+      });
+  try {
+    admin->Open();
+  } catch (const std::exception& error) {
+    log::Error("cannot open the admin socket ", config.admin.socket.string(), ": ", error.what());
+    return 1;
+  }
   net::SessionDependencies dependencies{config.listener, policy,  *spool,
                                         *committer,      metrics, rules};
   auto listener = std::make_unique<net::Listener>(*io_context, dependencies, admission);
@@ -124,6 +155,8 @@ int RunServer(const config::Config& config) {
     return 1;
   }
   asio::co_spawn(listener->executor(), listener->AcceptLoop(), asio::detached);
+  asio::co_spawn(admin->executor(), admin->AcceptLoop(), asio::detached);
+  forwarding->Start();
 
   // Signals and timers share one strand: their handlers run on any network thread, and the
   // timers and the listener must never be touched from two threads at once.
@@ -138,7 +171,8 @@ int RunServer(const config::Config& config) {
   asio::steady_timer drain_timer(control);
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> wait_for_sessions = [&] {
-    if (admission.active() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+    const bool drained = admission.active() == 0 && forwarding->Stopped();
+    if (drained || std::chrono::steady_clock::now() >= drain_deadline) {
       io_context->stop();
       return;
     }
@@ -159,6 +193,8 @@ int RunServer(const config::Config& config) {
                   kShutdownGrace.count(), " s for ", admission.active(), " open ones");
         ::sd_notify(0, "STOPPING=1");
         listener->Close();
+        admin->Close();
+        forwarding->Stop();
         usage_timer.cancel();
         rules_timer.cancel();
         drain_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
@@ -180,12 +216,16 @@ int RunServer(const config::Config& config) {
   io_context->run();
   for (std::thread& thread : threads) thread.join();
 
-  // Teardown order matters: the acceptor goes while its io_context lives; the committer
+  // Teardown order matters: the acceptors go while their io_context lives; the committer
   // finishes queued commits (their answers are dropped with the sessions, and the files stay
-  // committed); destroying the io_context then destroys the remaining sessions, which remove
-  // their partial files through the spool, which is still alive.
+  // committed and queued); the forwarding service then syncs its journals and removes the
+  // delivered files (what was still being sent is owed and goes again after a restart);
+  // destroying the io_context then destroys the remaining sessions, which remove their partial
+  // files through the spool, which is still alive.
   listener.reset();
+  admin.reset();
   committer.reset();
+  forwarding.reset();
   io_context.reset();
   log::Info("conduit stopped");
   return 0;

@@ -63,10 +63,41 @@ struct RulesConfig {
   std::chrono::seconds reload_check_interval{2};
 };
 
-// A place instances can be routed to. Rules name destinations; the forwarders (DIMSE, DICOMweb,
-// S3, folder) add how to reach each one.
+// How a destination's queue retries a failed delivery.
+struct RetryPolicy {
+  std::chrono::milliseconds initial_delay{2000};  // after the first failure
+  std::chrono::milliseconds max_delay{300000};    // the cap of the exponential backoff
+  double multiplier = 2.0;                        // each failure multiplies the delay by this
+  double jitter = 0.2;  // +/- this fraction of the delay, so retries of many items spread out
+  std::chrono::seconds max_age{7 * 24 * 3600};  // older undelivered items go to dead-letter
+  // Consecutive connection failures that open the circuit breaker: the forwarder then stops
+  // sending and probes the destination with C-ECHO, with the backoff above, until it answers.
+  std::uint32_t breaker_failures = 3;
+};
+
+// A place instances can be routed to: a PACS or other C-STORE SCP (the DIMSE forwarder).
+// Rules name destinations; the cloud forwarders will add other kinds.
 struct DestinationConfig {
   std::string name;
+  std::string host;
+  std::uint16_t port = 104;
+  std::string called_ae;                               // the destination's AE title
+  std::string calling_ae;                              // ours; empty: the listener's ae_title
+  std::uint32_t max_associations = 4;                  // parallel associations to this destination
+  std::uint32_t max_instances_per_association = 1000;  // then released and reopened; 0: no limit
+  std::uint32_t max_pdu_bytes = 131072;                // what we accept from the destination
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds response_timeout{60};  // for each answer (association, C-STORE, release)
+  std::chrono::seconds idle_timeout{30};      // a warm association with nothing to send closes
+  // Transfer syntaxes to offer, in order of preference: "stored" (kept as received) and UIDs.
+  std::vector<std::string> transfer_syntaxes{"stored", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"};
+  bool warning_is_success = true;  // 0xB0xx answers count as delivered
+  RetryPolicy retry;
+};
+
+// The operator's channel to the running daemon (`conduit queue ...`).
+struct AdminConfig {
+  std::filesystem::path socket = "./var/admin.sock";  // a local (Unix) socket, mode 0660
 };
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
@@ -79,6 +110,7 @@ struct Config {
   MetricsConfig metrics;
   RulesConfig rules;
   std::vector<DestinationConfig> destinations;
+  AdminConfig admin;
 };
 
 }  // namespace conduit::config

@@ -54,8 +54,9 @@ constexpr std::uint64_t kMaxUint64 = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kMaxAeTitleLength = 16;  // PS3.5 6.2, VR AE
 constexpr std::size_t kMaxUidLength = 64;      // PS3.5 9.1
 
-constexpr auto kTopLevelKeys = std::to_array<std::string_view>(
-    {"network_threads", "log_level", "listener", "spool", "metrics", "rules", "destinations"});
+constexpr auto kTopLevelKeys =
+    std::to_array<std::string_view>({"network_threads", "log_level", "listener", "spool", "metrics",
+                                     "rules", "destinations", "admin"});
 constexpr auto kListenerKeys = std::to_array<std::string_view>({
     "bind_address",
     "port",
@@ -76,7 +77,38 @@ constexpr auto kSpoolKeys = std::to_array<std::string_view>(
     {"directory", "max_bytes", "min_free_bytes", "sync_threads", "writeback_chunk_bytes"});
 constexpr auto kMetricsKeys = std::to_array<std::string_view>({"enabled", "listen"});
 constexpr auto kRulesKeys = std::to_array<std::string_view>({"file", "reload_check_seconds"});
-constexpr auto kDestinationKeys = std::to_array<std::string_view>({"name"});
+constexpr auto kDestinationKeys = std::to_array<std::string_view>({
+    "name",
+    "host",
+    "port",
+    "called_ae",
+    "calling_ae",
+    "max_associations",
+    "max_instances_per_association",
+    "max_pdu_bytes",
+    "connect_timeout_seconds",
+    "response_timeout_seconds",
+    "idle_timeout_seconds",
+    "transfer_syntaxes",
+    "warning_is_success",
+    "retry",
+});
+constexpr auto kRetryKeys =
+    std::to_array<std::string_view>({"initial_delay_ms", "max_delay_seconds", "multiplier",
+                                     "jitter_percent", "max_age_hours", "breaker_failures"});
+constexpr auto kAdminKeys = std::to_array<std::string_view>({"socket"});
+constexpr std::int64_t kMaxDestinationAssociations = 64;
+constexpr std::int64_t kMaxRetryAgeHours = 24 * 365;
+constexpr std::size_t kMaxHostNameLength = 253;  // RFC 1035
+// PS3.8 9.3.2: at most 128 presentation contexts; "stored" plus a few fallbacks is the norm.
+constexpr std::size_t kMaxOfferedTransferSyntaxes = 8;
+constexpr std::string_view kStoredTransferSyntax = "stored";
+// What the forwarder can produce from any uncompressed instance without the transcoding
+// pipeline (which will add the compressed syntaxes).
+constexpr auto kConvertibleTransferSyntaxes = std::to_array<std::string_view>({
+    "1.2.840.10008.1.2",    // Implicit VR Little Endian
+    "1.2.840.10008.1.2.1",  // Explicit VR Little Endian
+});
 constexpr std::size_t kMaxDestinationNameLength = 64;
 
 template <typename Enum>
@@ -296,6 +328,41 @@ std::optional<std::string> DestinationNameProblem(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<std::string> HostProblem(std::string_view host) {
+  const bool plain = !host.empty() && host.size() <= kMaxHostNameLength &&
+                     std::all_of(host.begin(), host.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+                              c == ':' || c == '_';
+                     });
+  if (!plain) {
+    return Quoted(host) + " is not a host name or IP address";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> OfferedTransferSyntaxProblem(std::string_view entry) {
+  if (entry == kStoredTransferSyntax) return std::nullopt;
+  if (std::find(kConvertibleTransferSyntaxes.begin(), kConvertibleTransferSyntaxes.end(), entry) !=
+      kConvertibleTransferSyntaxes.end()) {
+    return std::nullopt;
+  }
+  return Quoted(entry) +
+         " cannot be offered: use 'stored' (the syntax the instance arrived in) or an "
+         "uncompressed syntax (1.2.840.10008.1.2, 1.2.840.10008.1.2.1); "
+         "compressing for a destination needs the transcoding pipeline";
+}
+
+// sockaddr_un's sun_path holds 108 bytes including the terminating NUL.
+std::optional<std::string> SocketPathProblem(std::string_view path) {
+  constexpr std::size_t kMaxSocketPathLength = 107;
+  if (path.empty()) return std::string("the path must not be empty (leave the key out instead)");
+  if (path.size() > kMaxSocketPathLength) {
+    return "a local socket path must be at most " + std::to_string(kMaxSocketPathLength) +
+           " bytes, got " + std::to_string(path.size());
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> DirectoryProblem(std::string_view directory) {
   if (directory.empty()) {
     return std::string("the directory must not be empty");
@@ -399,6 +466,12 @@ class ConfigReader {
     }
     if (const auto field = Find(top, "destinations")) {
       ReadDestinations(*field, config.destinations);
+    }
+    if (const auto field = Find(top, "admin")) {
+      ReadAdmin(*field, config.admin);
+    }
+    for (DestinationConfig& destination : config.destinations) {
+      if (destination.calling_ae.empty()) destination.calling_ae = config.listener.ae_title;
     }
     return config;
   }
@@ -818,14 +891,143 @@ class ConfigReader {
 
   std::optional<DestinationConfig> ReadDestination(const Field& field) {
     const Section section = OpenSection(field, kDestinationKeys);
+    const std::size_t errors_before = errors_.size();
+    DestinationConfig destination;
     const auto name_field = Find(section, "name");
     if (!name_field) {
       AddError(field, "a destination needs a name");
+    } else if (auto name = ReadText(*name_field, "a destination name", DestinationNameProblem)) {
+      destination.name = std::move(*name);
+    }
+    if (const auto host_field = Find(section, "host")) {
+      if (auto host = ReadText(*host_field, "a host name or IP address", HostProblem)) {
+        destination.host = std::move(*host);
+      }
+    } else {
+      AddError(field, "a destination needs a host (name or IP address of the PACS)");
+    }
+    if (const auto called_field = Find(section, "called_ae")) {
+      if (auto title = ReadAeTitle(*called_field)) destination.called_ae = std::move(*title);
+    } else {
+      AddError(field, "a destination needs called_ae (the PACS's AE title)");
+    }
+    if (const auto value = Find(section, "port")) {
+      AssignInteger(*value, kMinPort, kMaxPort, destination.port);
+    }
+    if (const auto value = Find(section, "calling_ae")) {
+      if (auto title = ReadAeTitle(*value)) destination.calling_ae = std::move(*title);
+    }
+    if (const auto value = Find(section, "max_associations")) {
+      AssignInteger(*value, 1, kMaxDestinationAssociations, destination.max_associations);
+    }
+    if (const auto value = Find(section, "max_instances_per_association")) {
+      AssignInteger(*value, 0, kMaxUint32, destination.max_instances_per_association);
+    }
+    if (const auto value = Find(section, "max_pdu_bytes")) {
+      AssignByteSize(*value, kMinPduBytes, kMaxPduBytes, destination.max_pdu_bytes);
+    }
+    if (const auto value = Find(section, "connect_timeout_seconds")) {
+      AssignSeconds(*value, destination.connect_timeout);
+    }
+    if (const auto value = Find(section, "response_timeout_seconds")) {
+      AssignSeconds(*value, destination.response_timeout);
+    }
+    if (const auto value = Find(section, "idle_timeout_seconds")) {
+      AssignSeconds(*value, destination.idle_timeout);
+    }
+    if (const auto value = Find(section, "transfer_syntaxes")) {
+      ReadOfferedTransferSyntaxes(*value, destination.transfer_syntaxes);
+    }
+    if (const auto value = Find(section, "warning_is_success")) {
+      AssignBool(*value, destination.warning_is_success);
+    }
+    if (const auto value = Find(section, "retry")) {
+      ReadRetry(*value, destination.retry);
+    }
+    if (errors_.size() != errors_before) return std::nullopt;
+    return destination;
+  }
+
+  std::optional<std::string> ReadOfferedTransferSyntax(const Field& field) {
+    return ReadText(field, "'stored' or a transfer syntax UID", OfferedTransferSyntaxProblem);
+  }
+
+  void ReadOfferedTransferSyntaxes(const Field& field, std::vector<std::string>& target) {
+    auto entries = ReadList(field, &ConfigReader::ReadOfferedTransferSyntax);
+    if (!entries) return;
+    if (entries->empty() || entries->size() > kMaxOfferedTransferSyntaxes) {
+      AddError(field, "list 1 to " + std::to_string(kMaxOfferedTransferSyntaxes) +
+                          " transfer syntaxes, e.g. [stored, 1.2.840.10008.1.2.1]");
+      return;
+    }
+    std::vector<std::string> seen;
+    for (const std::string& entry : *entries) {
+      if (std::find(seen.begin(), seen.end(), entry) != seen.end()) {
+        AddError(field, Quoted(entry) + " is listed twice");
+        return;
+      }
+      seen.push_back(entry);
+    }
+    target = std::move(*entries);
+  }
+
+  std::optional<double> ReadDecimal(const Field& field, double min, double max) {
+    const std::optional<std::string> text = ReadScalar(field, "a number");
+    if (!text) return std::nullopt;
+    double value = 0;
+    const char* const text_end = text->data() + text->size();
+    const auto [end, error] = std::from_chars(text->data(), text_end, value);
+    if (error != std::errc() || end != text_end) {
+      AddError(field, "expected a number, got " + Quoted(*text));
       return std::nullopt;
     }
-    auto name = ReadText(*name_field, "a destination name", DestinationNameProblem);
-    if (!name) return std::nullopt;
-    return DestinationConfig{std::move(*name)};
+    if (!(value >= min && value <= max)) {
+      std::ostringstream bounds;
+      bounds << "must be between " << min << " and " << max << ", got " << *text;
+      AddError(field, bounds.str());
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void ReadRetry(const Field& section_field, RetryPolicy& retry) {
+    const Section section = OpenSection(section_field, kRetryKeys);
+    if (const auto field = Find(section, "initial_delay_ms")) {
+      if (const auto ms = ReadInteger(*field, 10, kMaxTimeoutSeconds * 1000)) {
+        retry.initial_delay = std::chrono::milliseconds(*ms);
+      }
+    }
+    if (const auto field = Find(section, "max_delay_seconds")) {
+      if (const auto seconds = ReadInteger(*field, kMinTimeoutSeconds, kMaxTimeoutSeconds)) {
+        retry.max_delay = std::chrono::seconds(*seconds);
+      }
+    }
+    if (const auto field = Find(section, "multiplier")) {
+      if (const auto value = ReadDecimal(*field, 1.0, 10.0)) retry.multiplier = *value;
+    }
+    if (const auto field = Find(section, "jitter_percent")) {
+      if (const auto percent = ReadInteger(*field, 0, 100)) {
+        retry.jitter = static_cast<double>(*percent) / 100.0;
+      }
+    }
+    if (const auto field = Find(section, "max_age_hours")) {
+      if (const auto hours = ReadInteger(*field, 1, kMaxRetryAgeHours)) {
+        retry.max_age = std::chrono::hours(*hours);
+      }
+    }
+    if (const auto field = Find(section, "breaker_failures")) {
+      AssignInteger(*field, 1, 1000, retry.breaker_failures);
+    }
+    if (retry.max_delay < retry.initial_delay) {
+      AddError(section_field, "max_delay_seconds must not be shorter than initial_delay_ms");
+    }
+  }
+
+  void ReadAdmin(const Field& section_field, AdminConfig& admin) {
+    const Section section = OpenSection(section_field, kAdminKeys);
+    if (const auto field = Find(section, "socket")) {
+      if (auto path = ReadText(*field, "a socket path", SocketPathProblem)) admin.socket = *path;
+    }
   }
 
   void ReadDestinations(const Field& field, std::vector<DestinationConfig>& destinations) {

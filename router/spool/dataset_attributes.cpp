@@ -80,12 +80,9 @@ void AppendValues(DcmElement& element, std::vector<std::string>& values) {
   }
 }
 
-}  // namespace
-
-std::optional<rules::AttributeValues> DatasetAttributes::Find(
-    const rules::AttributePath& path) const {
-  if (path.steps.empty()) return std::nullopt;
-  std::vector<DcmItem*> items{&dataset_};
+// The items holding the path's last step: every item of each sequence step, or the one indexed.
+std::vector<DcmItem*> ItemsAlong(DcmItem& dataset, const rules::AttributePath& path) {
+  std::vector<DcmItem*> items{&dataset};
   for (std::size_t i = 0; i + 1 < path.steps.size(); ++i) {
     const rules::PathStep& step = path.steps[i];
     std::vector<DcmItem*> next;
@@ -103,8 +100,29 @@ std::optional<rules::AttributeValues> DatasetAttributes::Find(
     }
     items = std::move(next);
   }
+  return items;
+}
+
+// Reserves the first free private block of the step's group for its creator (PS3.5 7.8.1).
+std::optional<DcmTagKey> ReservePrivateTag(DcmItem& item, const rules::PathStep& step) {
+  for (Uint16 block = 0x10; block <= 0xFF; ++block) {
+    const DcmTagKey creator_tag(step.tag.group, block);
+    if (item.tagExists(creator_tag)) continue;
+    if (item.putAndInsertString(DcmTag(creator_tag, EVR_LO), step.private_creator.c_str()).bad()) {
+      return std::nullopt;
+    }
+    return DcmTagKey(step.tag.group, static_cast<Uint16>((block << 8) | (step.tag.element & 0xFF)));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<rules::AttributeValues> DatasetAttributes::Find(
+    const rules::AttributePath& path) const {
+  if (path.steps.empty()) return std::nullopt;
   std::optional<rules::AttributeValues> found;
-  for (DcmItem* item : items) {
+  for (DcmItem* item : ItemsAlong(dataset_, path)) {
     const auto tag = ResolveTag(*item, path.steps.back());
     DcmElement* element = nullptr;
     if (!tag || item->findAndGetElement(*tag, element).bad() || element == nullptr) continue;
@@ -115,6 +133,28 @@ std::optional<rules::AttributeValues> DatasetAttributes::Find(
     AppendValues(*element, found->values);
   }
   return found;
+}
+
+void EditableDatasetAttributes::Set(const rules::AttributePath& path, const std::string& value) {
+  if (path.steps.empty()) return;
+  const rules::PathStep& last = path.steps.back();
+  for (DcmItem* item : ItemsAlong(dataset_, path)) {
+    std::optional<DcmTagKey> tag = ResolveTag(*item, last);
+    if (!tag && !last.private_creator.empty()) tag = ReservePrivateTag(*item, last);
+    if (!tag) continue;
+    DcmTag full_tag(*tag);
+    // A private attribute the dictionary does not know is written as LO, a text VR the rules'
+    // string values fit.
+    if (full_tag.getEVR() == EVR_UNKNOWN || full_tag.getEVR() == EVR_UN) full_tag.setVR(EVR_LO);
+    item->putAndInsertString(full_tag, value.c_str(), OFTrue);
+  }
+}
+
+void EditableDatasetAttributes::Delete(const rules::AttributePath& path) {
+  if (path.steps.empty()) return;
+  for (DcmItem* item : ItemsAlong(dataset_, path)) {
+    if (const auto tag = ResolveTag(*item, path.steps.back())) item->findAndDeleteElement(*tag);
+  }
 }
 
 }  // namespace conduit::spool

@@ -1,5 +1,10 @@
 #include "router/spool/part10_header.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace conduit::spool {
@@ -73,6 +78,35 @@ Part10Header BuildPart10Header(const Part10Identity& identity) {
   header.record_offset = header.bytes.size() + record_offset_in_group;
   header.bytes.insert(header.bytes.end(), group.begin(), group.end());
   return header;
+}
+
+}  // namespace conduit::spool
+
+namespace conduit::spool {
+
+Result<std::uint64_t, std::string> ReadDatasetOffset(const std::filesystem::path& path) {
+  // 128-byte preamble, "DICM", then (0002,0000) UL in Explicit VR Little Endian: tag (4),
+  // "UL" (2), length 4 (2), value (4).
+  constexpr std::size_t kPrefixBytes = 128 + 4;
+  constexpr std::size_t kGroupLengthElementBytes = 12;
+  std::array<std::uint8_t, kPrefixBytes + kGroupLengthElementBytes> bytes{};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "open " + path.string() + ": " + std::strerror(errno);
+  const ssize_t got = ::pread(fd, bytes.data(), bytes.size(), 0);
+  ::close(fd);
+  if (got != static_cast<ssize_t>(bytes.size())) return path.string() + ": too short for Part 10";
+  const std::uint8_t* element = bytes.data() + kPrefixBytes;
+  const bool part10 = std::memcmp(bytes.data() + 128, "DICM", 4) == 0;
+  const bool group_length = element[0] == 0x02 && element[1] == 0x00 && element[2] == 0x00 &&
+                            element[3] == 0x00 && element[4] == 'U' && element[5] == 'L';
+  if (!part10 || !group_length) {
+    return path.string() + ": no Part 10 meta group length";
+  }
+  const std::uint32_t meta_length = static_cast<std::uint32_t>(element[8]) |
+                                    (static_cast<std::uint32_t>(element[9]) << 8) |
+                                    (static_cast<std::uint32_t>(element[10]) << 16) |
+                                    (static_cast<std::uint32_t>(element[11]) << 24);
+  return static_cast<std::uint64_t>(kPrefixBytes + kGroupLengthElementBytes) + meta_length;
 }
 
 }  // namespace conduit::spool

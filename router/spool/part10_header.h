@@ -35,3 +35,16 @@ struct Part10Header {
 Part10Header BuildPart10Header(const Part10Identity& identity);
 
 }  // namespace conduit::spool
+
+#include <filesystem>
+
+#include "router/net/result.h"
+
+namespace conduit::spool {
+
+// Where the dataset starts in a Part 10 file: after the preamble, "DICM" and the meta group,
+// whose length (0002,0000) says how long it is (PS3.10 7.1). An error text for a file that is
+// not Part 10 or cannot be read.
+Result<std::uint64_t, std::string> ReadDatasetOffset(const std::filesystem::path& path);
+
+}  // namespace conduit::spool

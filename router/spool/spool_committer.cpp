@@ -27,11 +27,13 @@ std::string ErrnoText(const char* what) { return std::string(what) + ": " + std:
 
 SpoolCommitter::SpoolCommitter(unsigned worker_count,
                                const std::filesystem::path& committed_directory, SpoolUsage& usage,
-                               SpoolStats& stats, boost::asio::any_io_executor fallback)
+                               SpoolStats& stats, boost::asio::any_io_executor fallback,
+                               CommittedHook committed)
     : committed_directory_(committed_directory),
       usage_(usage),
       stats_(stats),
-      fallback_(std::move(fallback)) {
+      fallback_(std::move(fallback)),
+      committed_(std::move(committed)) {
   for (unsigned i = 0; i < worker_count; ++i) workers_.emplace_back([this] { RunWorker(); });
 }
 
@@ -125,6 +127,9 @@ CommitOutcome SpoolCommitter::Commit(IncomingInstance& instance,
   }
   instance.MarkCommitted();
   usage_.AddCommitted(1, instance.file_bytes());
+  // Queued for forwarding even if the directory sync below fails: the file is whole and in
+  // place, and recovery would queue it at the next start anyway.
+  if (committed_) committed_(record, instance.file_bytes());
   if (const std::error_code error = committed_directory_.Sync()) {
     // The file is whole and in place; only the directory entry's durability is in doubt, so
     // the sender must retry. Recovery keeps the file either way.

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +41,10 @@ struct CommitOutcome {
   std::string discarded_by;   // the discard rule that matched: acknowledged, not kept
 };
 
+// Told of every instance that became durable in the committed directory, on the worker thread
+// that committed it, before the sender's answer is posted: the forwarders' queues.
+using CommittedHook = std::function<void(const SpoolRecord& record, std::uint64_t file_bytes)>;
+
 struct SpoolStats {
   prometheus::Histogram& commit_seconds;  // from the last PDV to durable
   metrics::RoutingMetrics& routing;
@@ -48,7 +53,8 @@ struct SpoolStats {
 class SpoolCommitter {
  public:
   SpoolCommitter(unsigned worker_count, const std::filesystem::path& committed_directory,
-                 SpoolUsage& usage, SpoolStats& stats, boost::asio::any_io_executor fallback);
+                 SpoolUsage& usage, SpoolStats& stats, boost::asio::any_io_executor fallback,
+                 CommittedHook committed = {});
   ~SpoolCommitter();  // finishes queued commits, then joins the workers
   SpoolCommitter(const SpoolCommitter&) = delete;
   SpoolCommitter& operator=(const SpoolCommitter&) = delete;
@@ -104,6 +110,7 @@ class SpoolCommitter {
   SpoolUsage& usage_;
   SpoolStats& stats_;
   boost::asio::any_io_executor fallback_;
+  CommittedHook committed_;
   std::mutex mutex_;
   std::condition_variable work_available_;
   std::deque<Job> queue_;

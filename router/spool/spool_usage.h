@@ -24,6 +24,13 @@ class SpoolUsage {
     committed_bytes_ += bytes;
   }
 
+  // A committed instance left the spool (every destination has it).
+  void RemoveCommitted(std::uint64_t bytes) {
+    bytes_ -= bytes;
+    instances_ -= 1;
+    committed_bytes_ -= bytes;
+  }
+
   // statvfs of the spool's filesystem; cheap, called about once a second and after commits.
   void RefreshFreeSpace();
 

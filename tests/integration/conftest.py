@@ -32,6 +32,8 @@ import pytest
 
 import dicom_ul as ul
 
+from orthanc_peer import orthanc_peer  # noqa: F401  (fixture: a real Orthanc PACS)
+
 CONDUIT_BIN = os.environ.get("CONDUIT_BIN", "/work/main/build/bin/conduit")
 HOST = "127.0.0.1"
 CALLED_AE = "CONDUIT"

@@ -20,7 +20,10 @@ CT_FILE = CORPUS / "CT_small.dcm"
 MR_FILE = CORPUS / "MR_small.dcm"
 OTHER_FILE = CORPUS / "rtplan.dcm"  # RTPLAN
 
-DESTINATIONS = [{"name": n} for n in ("CT_ARCHIVE", "MR_ARCHIVE", "RESEARCH", "CATCH_ALL")]
+# Nothing listens on port 1: the instances stay queued in the spool, where the tests read their
+# records.
+DESTINATIONS = [{"name": n, "host": "127.0.0.1", "port": 1, "called_ae": n}
+                for n in ("CT_ARCHIVE", "MR_ARCHIVE", "RESEARCH", "CATCH_ALL")]
 
 RULES = """\
 version: 1
@@ -193,7 +196,8 @@ def test_invalid_rules_stop_the_router_with_file_line_column(tmp_path):
     rules_path.write_text(BROKEN_RULES)
     config = tmp_path / "conduit.yaml"
     config.write_text(f'{{"rules": {{"file": "{rules_path}"}}, '
-                      f'"destinations": [{{"name": "CT_ARCHIVE"}}], '
+                      f'"destinations": [{{"name": "CT_ARCHIVE", "host": "127.0.0.1", '
+                      f'"called_ae": "ARCHIVE"}}], '
                       f'"spool": {{"directory": "{tmp_path / "spool"}"}}, '
                       f'"metrics": {{"enabled": false}}}}\n')
     res = subprocess.run([CONDUIT_BIN, "serve", "--config", str(config)], capture_output=True,

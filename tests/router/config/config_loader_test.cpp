@@ -652,12 +652,64 @@ namespace {
 TEST(ConfigLoaderRulesTest, ParsesRulesAndDestinations) {
   const Config config = Load(
       "rules:\n  file: /etc/conduit/rules.yaml\n  reload_check_seconds: 0\n"
-      "destinations:\n  - name: PACS\n  - name: cloud-archive.eu\n");
+      "destinations:\n  - {name: PACS, host: 10.0.0.1, called_ae: MAIN}\n"
+      "  - {name: cloud-archive.eu, host: pacs.example.org, port: 11112, called_ae: ARCH}\n");
   EXPECT_EQ(config.rules.file, "/etc/conduit/rules.yaml");
   EXPECT_EQ(config.rules.reload_check_interval, std::chrono::seconds(0));
   ASSERT_EQ(config.destinations.size(), 2U);
   EXPECT_EQ(config.destinations[0].name, "PACS");
+  EXPECT_EQ(config.destinations[0].host, "10.0.0.1");
+  EXPECT_EQ(config.destinations[0].port, 104);
+  EXPECT_EQ(config.destinations[0].calling_ae, "CONDUIT");  // the listener's AE title
   EXPECT_EQ(config.destinations[1].name, "cloud-archive.eu");
+  EXPECT_EQ(config.destinations[1].host, "pacs.example.org");
+  EXPECT_EQ(config.destinations[1].port, 11112);
+  EXPECT_EQ(config.destinations[1].called_ae, "ARCH");
+}
+
+TEST(ConfigLoaderRulesTest, ParsesEveryDestinationKey) {
+  const Config config = Load(
+      "destinations:\n"
+      "  - name: pacs\n"
+      "    host: 127.0.0.1\n"
+      "    port: 4242\n"
+      "    called_ae: ORTHANC\n"
+      "    calling_ae: ROUTER\n"
+      "    max_associations: 8\n"
+      "    max_instances_per_association: 0\n"
+      "    max_pdu_bytes: 64KiB\n"
+      "    connect_timeout_seconds: 3\n"
+      "    response_timeout_seconds: 20\n"
+      "    idle_timeout_seconds: 5\n"
+      "    transfer_syntaxes: [1.2.840.10008.1.2, stored]\n"
+      "    warning_is_success: false\n"
+      "    retry:\n"
+      "      initial_delay_ms: 100\n"
+      "      max_delay_seconds: 60\n"
+      "      multiplier: 1.5\n"
+      "      jitter_percent: 10\n"
+      "      max_age_hours: 24\n"
+      "      breaker_failures: 5\n"
+      "admin:\n  socket: /run/conduit/admin.sock\n");
+  ASSERT_EQ(config.destinations.size(), 1U);
+  const DestinationConfig& pacs = config.destinations[0];
+  EXPECT_EQ(pacs.port, 4242);
+  EXPECT_EQ(pacs.calling_ae, "ROUTER");
+  EXPECT_EQ(pacs.max_associations, 8U);
+  EXPECT_EQ(pacs.max_instances_per_association, 0U);
+  EXPECT_EQ(pacs.max_pdu_bytes, 65536U);
+  EXPECT_EQ(pacs.connect_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(pacs.response_timeout, std::chrono::seconds(20));
+  EXPECT_EQ(pacs.idle_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(pacs.transfer_syntaxes, (std::vector<std::string>{"1.2.840.10008.1.2", "stored"}));
+  EXPECT_FALSE(pacs.warning_is_success);
+  EXPECT_EQ(pacs.retry.initial_delay, std::chrono::milliseconds(100));
+  EXPECT_EQ(pacs.retry.max_delay, std::chrono::seconds(60));
+  EXPECT_DOUBLE_EQ(pacs.retry.multiplier, 1.5);
+  EXPECT_DOUBLE_EQ(pacs.retry.jitter, 0.1);
+  EXPECT_EQ(pacs.retry.max_age, std::chrono::hours(24));
+  EXPECT_EQ(pacs.retry.breaker_failures, 5U);
+  EXPECT_EQ(config.admin.socket, "/run/conduit/admin.sock");
 }
 
 TEST(ConfigLoaderRulesTest, DefaultsHaveNoRulesAndNoDestinations) {
@@ -668,13 +720,30 @@ TEST(ConfigLoaderRulesTest, DefaultsHaveNoRulesAndNoDestinations) {
 }
 
 TEST(ConfigLoaderRulesTest, RefusesBadDestinations) {
-  ExpectOneError("destinations:\n  - name: PACS\n  - name: PACS\n", 3, 5,
-                 "destination 'PACS' is already defined on line 2");
-  ExpectOneError("destinations:\n  - name: \"my pacs\"\n", 2, 11, "is not a destination name");
-  const auto errors = Errors("destinations:\n  - host: 10.0.0.1\n");
-  ASSERT_EQ(errors.size(), 2U) << Describe(errors);
-  ExpectError(errors[0], 2, 5, "unknown key 'host'");
+  ExpectOneError(
+      "destinations:\n  - {name: PACS, host: a, called_ae: A}\n"
+      "  - {name: PACS, host: b, called_ae: B}\n",
+      3, 5, "destination 'PACS' is already defined on line 2");
+  ExpectOneError("destinations:\n  - {name: \"my pacs\", host: a, called_ae: A}\n", 2, 12,
+                 "is not a destination name");
+  const auto errors = Errors("destinations:\n  - hots: 10.0.0.1\n");
+  ASSERT_EQ(errors.size(), 4U) << Describe(errors);
+  ExpectError(errors[0], 2, 5,
+              "unknown key 'hots' in section 'destinations[0]' (did you mean 'host'?)");
   ExpectError(errors[1], 2, 5, "a destination needs a name");
+  ExpectError(errors[2], 2, 5, "a destination needs a host");
+  ExpectError(errors[3], 2, 5, "a destination needs called_ae");
+  ExpectOneError("destinations:\n  - {name: p, host: a, called_ae: A, max_associations: 0}\n", 2,
+                 56, "between 1 and 64");
+  ExpectOneError(
+      "destinations:\n  - {name: p, host: a, called_ae: A, transfer_syntaxes: "
+      "[1.2.840.10008.1.2.4.50]}\n",
+      2, 58, "compressing for a destination needs the transcoding pipeline");
+  ExpectOneError("destinations:\n  - {name: p, host: a, called_ae: A, retry: {multiplier: 0.5}}\n",
+                 2, 58, "must be between 1 and 10");
+  ExpectOneError("destinations:\n  - {name: p, host: 'a b', called_ae: A}\n", 2, 21,
+                 "is not a host name");
+  ExpectOneError("admin:\n  socket: ''\n", 2, 11, "must not be empty");
   ExpectOneError("rules:\n  reload_check_seconds: -1\n", 2, 25, "rules.reload_check_seconds");
   ExpectOneError("rules:\n  fil: x\n", 2, 3, "unknown key 'fil'");
 }

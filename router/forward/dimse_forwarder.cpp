@@ -1,0 +1,317 @@
+#include "router/forward/dimse_forwarder.h"
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "router/dimse/status.h"
+#include "router/forward/dataset_encoder.h"
+#include "router/log/log.h"
+#include "router/spool/part10_header.h"
+
+namespace conduit::forward {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::string_view kStored = "stored";
+constexpr std::string_view kVerificationSopClass = "1.2.840.10008.1.1";
+constexpr const char* kImplicitLittleEndian = "1.2.840.10008.1.2";
+// PS3.8 9.3.2.2 allows 128 presentation contexts; each pair proposes at most two.
+constexpr std::size_t kMaxProposedPairs = 60;
+// How long an idle lane sleeps when it has no association to watch: Wake() ends it early.
+constexpr std::chrono::hours kIdleSleep{1};
+
+}  // namespace
+
+DimseForwarder::Lane::Lane(asio::io_context& io)
+    : strand(asio::make_strand(io)), wake_timer(strand) {}
+
+DimseForwarder::DimseForwarder(asio::io_context& io, Destination& destination,
+                               const config::DestinationConfig& config)
+    : io_(io), destination_(destination), config_(config) {
+  for (std::uint32_t i = 0; i < config.max_associations; ++i) {
+    lanes_.push_back(std::make_unique<Lane>(io));
+  }
+}
+
+DimseForwarder::~DimseForwarder() = default;
+
+void DimseForwarder::Start() {
+  destination_.SetWake([this] { Wake(); });
+  for (const auto& lane : lanes_) {
+    ++running_lanes_;
+    asio::co_spawn(lane->strand, RunLane(*lane), asio::detached);
+  }
+}
+
+void DimseForwarder::Wake() {
+  for (const auto& lane : lanes_) {
+    asio::post(lane->strand, [&timer = lane->wake_timer] { timer.cancel(); });
+  }
+}
+
+void DimseForwarder::Stop() {
+  stopping_ = true;
+  destination_.SetWake({});
+  for (const auto& lane : lanes_) {
+    // Whatever is being sent is cut off: unconfirmed, it stays owed and goes again later.
+    asio::post(lane->strand, [&lane = *lane] {
+      lane.wake_timer.cancel();
+      if (lane.association) lane.association->Abort();
+    });
+  }
+}
+
+bool DimseForwarder::Stopped() const { return running_lanes_ == 0; }
+
+asio::awaitable<void> DimseForwarder::RunLane(Lane& lane) {
+  while (!stopping_) {
+    if (destination_.BeginProbe()) {
+      co_await Probe(lane);
+      continue;
+    }
+    std::vector<QueuedInstancePtr> batch = destination_.Take();
+    if (!batch.empty()) {
+      co_await SendBatch(lane, std::move(batch));
+      continue;
+    }
+    const bool open = lane.association && lane.association->is_open();
+    if (open && std::chrono::steady_clock::now() - lane.last_used >= config_.idle_timeout) {
+      co_await CloseAssociation(lane);
+      continue;
+    }
+    if (open) {
+      lane.wake_timer.expires_at(lane.last_used + config_.idle_timeout);
+    } else {
+      lane.wake_timer.expires_after(kIdleSleep);
+    }
+    co_await lane.wake_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (lane.association && lane.association->is_open()) {
+    lane.association->Abort();
+    destination_.metrics().AssociationClosed();
+  }
+  lane.association.reset();
+  --running_lanes_;
+}
+
+asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedInstancePtr> batch) {
+  if (!(lane.association && lane.association->is_open() && Covers(*lane.association, batch))) {
+    co_await CloseAssociation(lane);
+    if (!co_await OpenFor(lane, batch)) co_return;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (stopping_ || !lane.association->is_open()) {
+      // Cut off (shutdown, or the association broke on the previous instance): the rest were
+      // never attempted and go back to the front of the queue.
+      destination_.Return({batch.begin() + static_cast<std::ptrdiff_t>(i), batch.end()});
+      co_return;
+    }
+    co_await SendOne(lane, batch[i]);
+  }
+  if (config_.max_instances_per_association != 0 &&
+      lane.sent_on_association >= config_.max_instances_per_association) {
+    co_await CloseAssociation(lane);
+  }
+}
+
+asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item) {
+  net::ScuAssociation& association = *lane.association;
+  const std::vector<std::string> candidates = Candidates(*item);
+  const auto context = association.FindContext(item->sop_class_uid, candidates);
+  if (!context) {
+    const std::string reason = association.AcceptsAbstractSyntax(item->sop_class_uid)
+                                   ? "destination accepts SOP class " + item->sop_class_uid +
+                                         " only in transfer syntaxes Conduit cannot produce from " +
+                                         item->transfer_syntax_uid +
+                                         " yet (needs the transcoding pipeline)"
+                                   : "destination refused SOP class " + item->sop_class_uid +
+                                         " (presentation context rejected)";
+    destination_.Failed(item, DeliveryOutcome::kPermanent, reason);
+    co_return;
+  }
+  // Streamed straight from the spool when it can be; re-encoded in memory when the route edits
+  // the dataset or the destination took another uncompressed syntax.
+  std::vector<std::uint8_t> encoded;
+  net::DatasetSource source;
+  if (context->transfer_syntax == item->transfer_syntax_uid && item->route.edits.empty()) {
+    auto offset = spool::ReadDatasetOffset(item->file);
+    if (!offset) {
+      destination_.Failed(item, DeliveryOutcome::kPermanent, offset.error());
+      co_return;
+    }
+    source = net::FileRange{item->file, offset.value(), item->file_bytes - offset.value()};
+  } else {
+    auto result = EncodeDataset(item->file, context->transfer_syntax, item->route.edits);
+    if (!result) {
+      destination_.Failed(item, DeliveryOutcome::kPermanent, result.error());
+      co_return;
+    }
+    encoded = std::move(result.value());
+    source = std::span<const std::uint8_t>(encoded);
+  }
+  const std::uint64_t bytes_before = association.bytes_sent();
+  const auto started = std::chrono::steady_clock::now();
+  auto response =
+      co_await association.Store(context->id, item->sop_class_uid, item->sop_instance_uid, source);
+  lane.last_used = std::chrono::steady_clock::now();
+  ++lane.sent_on_association;
+  if (!response) {
+    const net::ScuError& error = response.error();
+    if (error.kind == net::ScuFailure::kPermanent) {
+      destination_.Failed(item, DeliveryOutcome::kPermanent, error.detail);
+    } else {
+      destination_.Failed(item, DeliveryOutcome::kTransient, error.detail);
+      destination_.ConnectionFailed(error.detail);
+    }
+    if (!association.is_open()) destination_.metrics().AssociationClosed();
+    co_return;
+  }
+  const double seconds = std::chrono::duration<double>(lane.last_used - started).count();
+  destination_.metrics().Sent(response.value().status, seconds,
+                              association.bytes_sent() - bytes_before);
+  const std::uint16_t status = response.value().status;
+  const DeliveryOutcome outcome = ClassifyStoreStatus(status, config_.warning_is_success);
+  if (outcome == DeliveryOutcome::kDelivered) {
+    destination_.Delivered(item);
+    co_return;
+  }
+  std::string reason = "C-STORE status " + dimse::FormatStatus(status);
+  if (!response.value().error_comment.empty()) reason += ": " + response.value().error_comment;
+  destination_.Failed(item, outcome, reason);
+}
+
+asio::awaitable<bool> DimseForwarder::OpenFor(Lane& lane,
+                                              const std::vector<QueuedInstancePtr>& batch) {
+  lane.association = std::make_unique<net::ScuAssociation>(lane.strand);
+  auto opened = co_await lane.association->Open(Peer(), Proposals(batch));
+  if (!opened) {
+    const net::ScuError& error = opened.error();
+    if (error.kind == net::ScuFailure::kPermanent) {
+      // The destination said no for good (e.g. it does not know our AE title): retrying the
+      // same association would be refused the same way, so the items go to dead-letter.
+      for (const QueuedInstancePtr& item : batch) {
+        destination_.Failed(item, DeliveryOutcome::kPermanent, error.detail);
+      }
+      destination_.ConnectionFailed(error.detail);
+    } else {
+      destination_.Return(batch);
+      destination_.ConnectionFailed(error.detail);
+    }
+    lane.association.reset();
+    co_return false;
+  }
+  destination_.ConnectionSucceeded();
+  destination_.metrics().AssociationOpened();
+  lane.sent_on_association = 0;
+  lane.last_used = std::chrono::steady_clock::now();
+  co_return true;
+}
+
+asio::awaitable<void> DimseForwarder::Probe(Lane& lane) {
+  co_await CloseAssociation(lane);
+  // The lane's own slot, so that Stop() can abort a probe too.
+  lane.association = std::make_unique<net::ScuAssociation>(lane.strand);
+  net::ScuAssociation& probe = *lane.association;
+  std::vector<net::ProposedContext> verification(1);
+  verification[0].abstract_syntax = std::string(kVerificationSopClass);
+  verification[0].transfer_syntaxes.push_back(kImplicitLittleEndian);
+  auto opened = co_await probe.Open(Peer(), std::move(verification));
+  if (!opened) {
+    lane.association.reset();
+    destination_.ConnectionFailed("probe: " + opened.error().detail);
+    co_return;
+  }
+  auto echoed = co_await probe.Echo();
+  co_await probe.Release();
+  lane.association.reset();
+  if (!echoed || echoed.value().status != dimse::status::kSuccess) {
+    destination_.ConnectionFailed(
+        "probe: " + (echoed ? "C-ECHO status " + dimse::FormatStatus(echoed.value().status)
+                            : echoed.error().detail));
+    co_return;
+  }
+  destination_.ConnectionSucceeded();
+}
+
+asio::awaitable<void> DimseForwarder::CloseAssociation(Lane& lane) {
+  if (!lane.association) co_return;
+  if (lane.association->is_open()) {
+    co_await lane.association->Release();
+    destination_.metrics().AssociationClosed();
+  }
+  lane.association.reset();
+}
+
+bool DimseForwarder::Covers(const net::ScuAssociation& association,
+                            const std::vector<QueuedInstancePtr>& batch) const {
+  return std::all_of(batch.begin(), batch.end(), [&](const QueuedInstancePtr& item) {
+    return association.FindContext(item->sop_class_uid, Candidates(*item)).has_value();
+  });
+}
+
+std::vector<std::string> DimseForwarder::Candidates(const QueuedInstance& item) const {
+  std::vector<std::string> candidates;
+  for (const std::string& entry : config_.transfer_syntaxes) {
+    const std::string& uid = entry == kStored ? item.transfer_syntax_uid : entry;
+    if (!CanEncode(item.transfer_syntax_uid, uid)) continue;
+    if (std::find(candidates.begin(), candidates.end(), uid) == candidates.end()) {
+      candidates.push_back(uid);
+    }
+  }
+  return candidates;
+}
+
+std::vector<net::ProposedContext> DimseForwarder::Proposals(
+    const std::vector<QueuedInstancePtr>& batch) {
+  std::vector<ContextKey> pairs;
+  {
+    std::lock_guard lock(recent_mutex_);
+    for (const QueuedInstancePtr& item : batch) {
+      const ContextKey key{item->sop_class_uid, item->transfer_syntax_uid};
+      std::erase(recent_contexts_, key);
+      recent_contexts_.push_front(key);
+    }
+    while (recent_contexts_.size() > kMaxProposedPairs) recent_contexts_.pop_back();
+    pairs.assign(recent_contexts_.begin(), recent_contexts_.end());
+  }
+  // One context with the stored syntax alone and one with the other candidates: a context
+  // accepts a single syntax, and the destination must be free to take the stored one.
+  std::vector<net::ProposedContext> proposals;
+  for (const auto& [sop_class, stored] : pairs) {
+    QueuedInstance probe;
+    probe.transfer_syntax_uid = stored;
+    const std::vector<std::string> candidates = Candidates(probe);
+    std::vector<std::string> others;
+    bool offers_stored = false;
+    for (const std::string& uid : candidates) {
+      if (uid == stored) {
+        offers_stored = true;
+      } else {
+        others.push_back(uid);
+      }
+    }
+    if (offers_stored) proposals.push_back({sop_class, {stored}});
+    if (!others.empty()) proposals.push_back({sop_class, others});
+    if (candidates.empty()) proposals.push_back({sop_class, {stored}});
+  }
+  return proposals;
+}
+
+net::ScuPeer DimseForwarder::Peer() const {
+  net::ScuPeer peer;
+  peer.host = config_.host;
+  peer.port = config_.port;
+  peer.called_ae = config_.called_ae;
+  peer.calling_ae = config_.calling_ae;
+  peer.max_pdu_bytes = config_.max_pdu_bytes;
+  peer.connect_timeout = config_.connect_timeout;
+  peer.response_timeout = config_.response_timeout;
+  return peer;
+}
+
+}  // namespace conduit::forward

@@ -1,0 +1,75 @@
+// Delivers a destination's queue over C-STORE: up to max_associations lanes, each a coroutine
+// on its own strand with one pooled association that it keeps open (warm) across instances and
+// studies until it has been idle for idle_timeout or has carried max_instances_per_association.
+// A lane whose association cannot be opened reports to the destination's circuit breaker;
+// while the circuit is open, a lane probes with C-ECHO instead of sending.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "router/config/config.h"
+#include "router/forward/destination.h"
+#include "router/forward/forwarder.h"
+#include "router/net/scu_association.h"
+
+namespace conduit::forward {
+
+class DimseForwarder final : public Forwarder {
+ public:
+  DimseForwarder(boost::asio::io_context& io, Destination& destination,
+                 const config::DestinationConfig& config);
+  ~DimseForwarder() override;
+
+  void Start() override;
+  void Wake() override;
+  void Stop() override;
+  bool Stopped() const override;
+
+ private:
+  struct Lane {
+    explicit Lane(boost::asio::io_context& io);
+    boost::asio::strand<boost::asio::io_context::executor_type> strand;
+    boost::asio::steady_timer wake_timer;
+    std::unique_ptr<net::ScuAssociation> association;
+    std::uint32_t sent_on_association = 0;
+    std::chrono::steady_clock::time_point last_used;
+  };
+  // A (SOP class, stored transfer syntax) pair the destination has been sent recently: proposed
+  // on every new association so that a warm one fits the next instances too.
+  using ContextKey = std::pair<std::string, std::string>;
+
+  boost::asio::awaitable<void> RunLane(Lane& lane);
+  boost::asio::awaitable<void> SendBatch(Lane& lane, std::vector<QueuedInstancePtr> batch);
+  boost::asio::awaitable<void> SendOne(Lane& lane, const QueuedInstancePtr& item);
+  boost::asio::awaitable<bool> OpenFor(Lane& lane, const std::vector<QueuedInstancePtr>& batch);
+  boost::asio::awaitable<void> Probe(Lane& lane);
+  boost::asio::awaitable<void> CloseAssociation(Lane& lane);
+  bool Covers(const net::ScuAssociation& association,
+              const std::vector<QueuedInstancePtr>& batch) const;
+  // Transfer syntaxes this instance can be sent in, in the destination's preference order.
+  std::vector<std::string> Candidates(const QueuedInstance& item) const;
+  std::vector<net::ProposedContext> Proposals(const std::vector<QueuedInstancePtr>& batch);
+  net::ScuPeer Peer() const;
+
+  boost::asio::io_context& io_;
+  Destination& destination_;
+  const config::DestinationConfig& config_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> running_lanes_{0};
+  std::mutex recent_mutex_;
+  std::deque<ContextKey> recent_contexts_;
+};
+
+}  // namespace conduit::forward

@@ -404,22 +404,38 @@ def run_echoscu(port: int, *args: str, aet: str = "ECHOSCU", aec: str = CALLED_A
 
 class StoreScp:
     """DCMTK storescp in bit-preserving mode: writes each dataset exactly as it came off the
-    wire, so it tells what storescu really sent."""
+    wire, so it tells what storescu (or the router) really sent. `extra_args` adds options
+    (e.g. `-xf cfg profile` to accept only some SOP classes); stop() and start() again keep the
+    port, for a destination that goes down and comes back."""
 
-    def __init__(self, workdir: Path):
-        self.dir = Path(workdir) / "storescp"
+    def __init__(self, workdir: Path, *, name: str = "storescp", port: int | None = None,
+                 extra_args: tuple[str, ...] = (), fork: bool = False, start: bool = True):
+        self.dir = Path(workdir) / name
         self.dir.mkdir(parents=True)
-        self.port = free_port()
-        self.log_path = Path(workdir) / "storescp.log"
-        with open(self.log_path, "wb") as log:
-            # -pm: accept any SOP class; +xa: accept every transfer syntax DCMTK knows;
-            # +B: write data exactly as read; +uf: unique file names (the corpus has several
-            # files sharing one SOP Instance UID).
+        self.port = port or free_port()
+        self.log_path = Path(workdir) / f"{name}.log"
+        self.extra_args = tuple(extra_args)
+        self.fork = fork
+        self.proc: subprocess.Popen | None = None
+        if start:
+            self.start()
+
+    def start(self, extra_args: tuple[str, ...] | None = None) -> "StoreScp":
+        if extra_args is not None:
+            self.extra_args = tuple(extra_args)
+        # -pm: accept any SOP class; +xa: accept every transfer syntax DCMTK knows (both
+        # replaced by an association profile, -xf, when one is given); +B: write data exactly as
+        # read; +uf: unique file names (the corpus has several files sharing one SOP Instance
+        # UID); -v: one log line per association and store.
+        accept_all = [] if "-xf" in self.extra_args else ["-pm", "+xa"]
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                ["storescp", "-pm", "+xa", "+B", "+uf", "-aet", "STORESCP", "-od", str(self.dir),
-                 str(self.port)],
-                env=dcmtk_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                ["storescp", "-v", *accept_all, "+B", "+uf", *(["--fork"] if self.fork else []),
+                 *self.extra_args, "-aet", "STORESCP", "-od", str(self.dir), str(self.port)],
+                env=dcmtk_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
         wait_until(self._answers, 15.0, interval=0.1, what="storescp to answer")
+        return self
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
@@ -434,13 +450,27 @@ class StoreScp:
     def files(self) -> list[Path]:
         return sorted(p for p in self.dir.iterdir() if p.is_file())
 
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        """Ends storescp and, with --fork, the children serving open associations (they hold
+        the listening port, which a restart needs)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_process(self.proc)
+        if self.fork:
             try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_process(self.proc)
+                os.killpg(self.proc.pid, signal.SIGKILL)  # children that ignored SIGTERM
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 # End-to-end forwarding benchmark, in one run, on loopback:
 #   (a) direct:  storescu --> storescp                           (the reference)
 #   (b) routed:  storescu --> conduit serve --> storescp         (rules route everything there)
+#   (c) ingest:  storescu --> conduit serve (no rules: spooled durably, not forwarded)
+# (c) is the ceiling for (b) on this disk: a router that acknowledges only durable data cannot
+# forward faster than it can make data durable.
 # and prints (b)/(a) against the 0.8 target, plus the delay from storescu's last acknowledgement
 # to the last complete delivery against the 1 s target. Ratios, not absolute rates, mean
 # something on a shared 2-core box; both paths run back to back in every round.
@@ -347,9 +350,10 @@ phase_direct() {
   settle
 }
 
-# write_conduit_config DIR SCP_PORT: sets C_CFG C_RULES C_PORT C_MPORT C_SPOOL
+# write_conduit_config DIR SCP_PORT [ROUTED]: sets C_CFG C_RULES C_PORT C_MPORT C_SPOOL. With
+# ROUTED=0 the config has no rules file: conduit only spools (the ingest ceiling, phase (c)).
 write_conduit_config() {
-  local dir=$1 scp_port=$2
+  local dir=$1 scp_port=$2 routed=${3:-1}
   C_SPOOL="$dir/spool"
   mkdir -p "$C_SPOOL"
   C_PORT=$(free_port)
@@ -372,8 +376,14 @@ spool:
   directory: $C_SPOOL
 metrics:
   listen: $HOST:$C_MPORT
+YAML
+  if ((routed)); then
+    cat >>"$C_CFG" <<YAML
 rules:
   file: $C_RULES
+YAML
+  fi
+  cat >>"$C_CFG" <<YAML
 destinations:
   - name: pacs
     host: $HOST
@@ -417,8 +427,32 @@ phase_conduit() {
   settle
 }
 
+# phase_ingest ROUND: (c) storescu -> conduit with no rules: every instance is only made durable
+# in the spool. What the disk allows any durable router on this box; sets PHASE_SECS.
+phase_ingest() {
+  local dir="$WORK/r$1-ingest" c_pid rc=0
+  local -a files
+  mapfile -t files <"$ALL_LIST"
+  mkdir -p "$dir"
+  write_conduit_config "$dir" 104 0
+  setsid "$CONDUIT" serve --config "$C_CFG" >"$dir/conduit.log" 2>&1 </dev/null &
+  c_pid=$!
+  BG_PIDS+=("$c_pid")
+  GROUP_LEADER[$c_pid]=1
+  wait_for_echo CONDUIT "$C_PORT" "$c_pid" "$dir/conduit.log"
+  T0=$(now)
+  timeout "$RUN_TIMEOUT" storescu "${STORESCU_OPTS[@]}" -aec CONDUIT "$HOST" "$C_PORT" \
+    "${files[@]}" >"$dir/storescu.log" 2>&1 || rc=$?
+  T_ACK=$(now)
+  ((rc == 0)) || { tail -n 20 "$dir/storescu.log" >&2; fail "storescu -> conduit (ingest only)"; }
+  PHASE_SECS=$(elapsed "$T0" "$T_ACK")
+  stop_pid "$c_pid"; forget_pid "$c_pid"
+  ((KEEP)) || rm -rf "$C_SPOOL"
+  settle
+}
+
 # ---------------------------------------------------------------- rounds ------------------
-declare -a T_A=() T_B=() D_A=() D_B=()
+declare -a T_A=() T_B=() T_C=() D_A=() D_B=()
 settle
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "round $r/$ROUNDS: (a) storescu -> storescp, $N instances ..." >&2
@@ -438,6 +472,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
   ((DIRECT_ONLY)) && continue
   echo "round $r/$ROUNDS: (b) storescu -> conduit -> storescp ($ASSOCIATIONS assoc) ..." >&2
   phase_conduit "$r"; T_B+=("$PHASE_SECS"); D_B+=("$PHASE_DELAY")
+  echo "round $r/$ROUNDS: (c) storescu -> conduit, spool only (no routes) ..." >&2
+  phase_ingest "$r"; T_C+=("$PHASE_SECS")
 done
 
 # ---------------------------------------------------------------- report ------------------
@@ -483,6 +519,11 @@ if lt "$DELAY" 1.0; then VD=PASS; else VD="BELOW TARGET"; fi
 row "(b) storescu -> conduit -> storescp (inst/s)" "$B_RATE" "" "" "$(spread <<<"$B_RATES")"
 row "  ratio (b) / (a)" "$R" ">= 0.8" "$VR" "$R_SPREAD within rounds"
 row "  (b) last ack -> last delivery (s)" "$DELAY" "< 1.0" "$VD" "$DELAY_SPREAD"
+C_RATES=$(rates "$N" "${T_C[@]}")
+C_RATE=$(median <<<"$C_RATES")
+row "(c) storescu -> conduit, spool only (inst/s)" "$C_RATE" "" "" "$(spread <<<"$C_RATES")"
+row "  ratio (c) / (a): the durable-ingest ceiling" "$(ratio "$C_RATE" "$A_RATE")" "" "" ""
+row "  ratio (b) / (c): forwarding's cost to ingest" "$(ratio "$B_RATE" "$C_RATE")" "" "" ""
 echo "destination max_associations: $ASSOCIATIONS"
 echo "functional: every storescu exited 0 and all $N instances arrived complete in every run"
 exit 0

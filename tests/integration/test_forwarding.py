@@ -302,3 +302,70 @@ def test_sigterm_while_forwarding_keeps_the_rest_for_the_next_start(start_condui
         assert received_sop_uids(scp) == {sop_uid(f) for f in files}
     finally:
         scp.stop()
+
+
+IMPLICIT_ONLY_PROFILE = """\
+[[TransferSyntaxes]]
+[Implicit]
+TransferSyntax1 = LittleEndianImplicit
+
+[[PresentationContexts]]
+[ImplicitOnly]
+PresentationContext1 = SecondaryCaptureImageStorage\\Implicit
+PresentationContext2 = VerificationSOPClass\\Implicit
+
+[[Profiles]]
+[SC]
+PresentationContexts = ImplicitOnly
+"""
+
+
+def test_instance_is_converted_when_the_destination_takes_only_another_uncompressed_syntax(
+        start_conduit, tmp_path):
+    import pydicom
+    profile = tmp_path / "implicit-only.cfg"
+    profile.write_text(IMPLICIT_ONLY_PROFILE)
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "SC"))
+    try:
+        conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
+                                 "destinations": [destination("pacs", scp)]})
+        files = make_study(tmp_path / "study", 3)  # Explicit VR Little Endian
+        assert run_storescu(conduit.port, files).returncode == 0
+        wait_spool_empty(conduit)
+        assert len(scp.files()) == 3
+        for received in scp.files():
+            ds = pydicom.dcmread(received)
+            assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+            original = pydicom.dcmread(next(f for f in files if sop_uid(f) == ds.SOPInstanceUID))
+            assert original.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+            assert ds.PixelData == original.PixelData
+            assert ds.PatientName == original.PatientName
+    finally:
+        scp.stop()
+
+
+def test_a_dead_destination_does_not_hold_up_the_others(start_conduit, tmp_path):
+    up = forking_scp(tmp_path, name="up")
+    down = forking_scp(tmp_path, name="down", start=False)
+    conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "up", "down"))},
+                             "destinations": [destination("up", up), destination("down", down)]})
+    try:
+        files = make_study(tmp_path / "study", 30)
+        assert run_storescu(conduit.port, files).returncode == 0
+        wait_until(lambda: len(up.files()) == 30, 30.0, interval=0.1,
+                   what="the live destination to get everything")
+        samples = parse_metrics(conduit.metrics_text())
+        assert metric_value(samples, "conduit_forward_delivered_total", destination="up") == 30
+        assert metric_value(samples, "conduit_forward_delivered_total", destination="down") == 0
+        # Still owed to the dead one, so every file stays.
+        assert len(conduit.instances()) == 30
+        assert metric_value(samples, "conduit_spool_instances") == 30
+        down.start()
+        wait_spool_empty(conduit)
+        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
+                                        "conduit_spool_instances") == 0,
+                   5.0, interval=0.1, what="the spool gauge to drop to 0")
+        assert len(down.files()) == 30
+    finally:
+        up.stop()
+        down.stop()

@@ -99,7 +99,14 @@ void Destination::Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome,
                  item->study_instance_uid, ") dead-lettered: ", item->dead_letter_reason);
   } else {
     metrics_->Retried();
-    log::Debug("destination ", name_, ": ", item->sop_instance_uid, " will be retried: ", reason);
+    // The first failure of an instance is worth a line; its retries would flood the log.
+    if (item->failures == 1) {
+      log::Warning("destination ", name_, ": ", item->sop_instance_uid, " (study ",
+                   item->study_instance_uid, ") failed, will be retried: ", reason);
+    } else {
+      log::Debug("destination ", name_, ": ", item->sop_instance_uid, " failed again (",
+                 item->failures, " times): ", reason);
+    }
   }
 }
 

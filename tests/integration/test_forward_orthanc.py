@@ -95,21 +95,22 @@ def dataset_elements(ds) -> dict:
 
 def element_differences(sent: bytes | Path, stored: bytes) -> list[str]:
     """Differences between two Part 10 files, element by element outside group 0002."""
+    # The corpus has values pydicom warns about (invalid UIs, ISs) when it converts them.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = pydicom.dcmread(io.BytesIO(sent) if isinstance(sent, bytes) else str(sent))
         b = pydicom.dcmread(io.BytesIO(stored))
-    out = []
-    if b.file_meta.TransferSyntaxUID != a.file_meta.TransferSyntaxUID:
-        out.append(f"transfer syntax {b.file_meta.TransferSyntaxUID} != "
-                   f"{a.file_meta.TransferSyntaxUID}")
-    ea, eb = dataset_elements(a), dataset_elements(b)
-    if sorted(ea) != sorted(eb):
-        out.append(f"element sets differ: only sent {sorted(set(ea) - set(eb))}, "
-                   f"only stored {sorted(set(eb) - set(ea))}")
-    for tag, elem in ea.items():
-        if tag in eb and eb[tag] != elem:
-            out.append(f"{tag}: sent {str(elem)[:200]} != stored {str(eb[tag])[:200]}")
+        out = []
+        if b.file_meta.TransferSyntaxUID != a.file_meta.TransferSyntaxUID:
+            out.append(f"transfer syntax {b.file_meta.TransferSyntaxUID} != "
+                       f"{a.file_meta.TransferSyntaxUID}")
+        ea, eb = dataset_elements(a), dataset_elements(b)
+        if sorted(ea) != sorted(eb):
+            out.append(f"element sets differ: only sent {sorted(set(ea) - set(eb))}, "
+                       f"only stored {sorted(set(eb) - set(ea))}")
+        for tag, elem in ea.items():
+            if tag in eb and eb[tag] != elem:
+                out.append(f"{tag}: sent {str(elem)[:200]} != stored {str(eb[tag])[:200]}")
     return out
 
 
@@ -158,7 +159,9 @@ def test_corpus_and_generated_study_reach_orthanc_and_storescp_intact(
         router = start_conduit({
             "rules": {"file": str(rules)},
             "destinations": [
-                orthanc_destination(pacs),
+                # One association: the refused instances go first, so if a failing instance
+                # held up the queue (or 0xA700 paused the destination) nothing would follow.
+                orthanc_destination(pacs, max_associations=1),
                 # Conftest's storescp does not fork: it serves one association at a time, so a
                 # second association would wait in its backlog until the first one idles out.
                 # Only the stored syntax is offered: storescp +xa prefers Explicit VR LE when
@@ -180,7 +183,10 @@ def test_corpus_and_generated_study_reach_orthanc_and_storescp_intact(
             assert g.returncode == r.returncode, (args, g.stderr[-3000:], r.stderr[-3000:])
 
         # What storescu really sent (and conduit acknowledged; test_corpus pins that they
-        # are the same): the reference storescp's files.
+        # are the same): the reference storescp's files. Not the corpus files themselves:
+        # storescu re-serialises datasets with DCMTK (about 40 of the corpus files go out with
+        # other bytes than their own: padding, group lengths, undefined lengths), and some files
+        # (DICOMDIRs, truncated ones) it does not send at all.
         sent = collections.defaultdict(list)  # SOP Instance UID -> Part 10 bytes of each copy
         sent_multiset = collections.Counter()
         for f in ref.files():
@@ -325,9 +331,10 @@ def test_kill9_mid_forward_then_restart_delivers_all_and_counts_duplicates(
     def received_total() -> int:
         return sum(pacs.received_counts().values())
 
-    # Kill while Orthanc has part of the study: some delivered, some in flight, most queued.
-    got = wait_for(lambda: received_total() >= 50 and received_total(), 60,
-                   "Orthanc to receive 50 instances",
+    # Kill while Orthanc has part of the study: some delivered, some in flight, the rest
+    # queued. 150 leaves a wide margin on both sides at Orthanc's ~100-130 inst/s.
+    got = wait_for(lambda: received_total() >= 150 and received_total(), 60,
+                   "Orthanc to receive 150 instances",
                    interval=0.02, diag=lambda: router.log()[-3000:])
     router.kill9()
     at_kill = received_total()

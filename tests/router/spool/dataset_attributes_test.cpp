@@ -86,3 +86,43 @@ TEST_F(DatasetAttributesTest, ResolvesPrivateTagsThroughTheirCreator) {
 
 }  // namespace
 }  // namespace conduit::spool
+
+namespace conduit::spool {
+namespace {
+
+TEST_F(DatasetAttributesTest, EditsSetAndDeleteThroughSequencesAndPrivateBlocks) {
+  EditableDatasetAttributes editable(dataset_);
+  editable.Set(Path({Step(0x0010, 0x0010)}), "ANON^PATIENT");
+  editable.Set(Path({Step(0x0008, 0x0080)}), "Site A");                     // absent: created
+  editable.Set(Path({Step(0x0040, 0x0275), Step(0x0040, 0x1001)}), "RP9");  // every item
+  editable.Set(Path({Step(0x0019, 0x0001, "ACME 1.0")}), "replaced");
+  editable.Set(Path({Step(0x0021, 0x0002, "NEW CREATOR")}), "fresh");  // reserves a block
+  editable.Delete(Path({Step(0x0008, 0x0060)}));
+
+  OFString value;
+  EXPECT_TRUE(dataset_.findAndGetOFString(DCM_PatientName, value).good());
+  EXPECT_EQ(std::string(value.c_str()), "ANON^PATIENT");
+  EXPECT_TRUE(dataset_.findAndGetOFString(DCM_InstitutionName, value).good());
+  EXPECT_EQ(std::string(value.c_str()), "Site A");
+  EXPECT_FALSE(dataset_.tagExists(DCM_Modality));
+  for (int index = 0; index < 2; ++index) {
+    EXPECT_TRUE(dataset_.findAndGetOFString(DCM_RequestedProcedureID, value, 0, OFTrue).good());
+    DcmItem* item = nullptr;
+    ASSERT_TRUE(dataset_.findAndGetSequenceItem(DCM_RequestAttributesSequence, item, index).good());
+    EXPECT_TRUE(item->findAndGetOFString(DCM_RequestedProcedureID, value).good());
+    EXPECT_EQ(std::string(value.c_str()), "RP9");
+  }
+  EXPECT_TRUE(dataset_.findAndGetOFString(DcmTagKey(0x0019, 0x1001), value).good());
+  EXPECT_EQ(std::string(value.c_str()), "replaced");
+  EXPECT_TRUE(dataset_.findAndGetOFString(DcmTagKey(0x0021, 0x0010), value).good());
+  EXPECT_EQ(std::string(value.c_str()), "NEW CREATOR");
+  EXPECT_TRUE(dataset_.findAndGetOFString(DcmTagKey(0x0021, 0x1002), value).good());
+  EXPECT_EQ(std::string(value.c_str()), "fresh");
+  // Read back through the same interface the rules use.
+  auto fresh = editable.Find(Path({Step(0x0021, 0x0002, "NEW CREATOR")}));
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_EQ(fresh->values, std::vector<std::string>{"fresh"});
+}
+
+}  // namespace
+}  // namespace conduit::spool

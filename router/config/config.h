@@ -48,6 +48,9 @@ struct SpoolConfig {
   std::filesystem::path directory = "./var/spool";
   std::uint64_t max_bytes = 64ULL << 30;                // spooled data beyond this answers 0xA700
   std::uint64_t min_free_bytes = 1ULL << 30;            // free disk below this answers 0xA700
+  // Committed instances beyond this answer 0xA700: each one costs memory in the queues of the
+  // destinations it is routed to (under 1 KiB each), so this bounds the forwarders' memory.
+  std::uint64_t max_instances = 1000000;
   std::uint32_t sync_threads = 4;                       // concurrent fdatasync calls (group commit)
   std::uint64_t writeback_chunk_bytes = 256ULL * 1024;  // sync_file_range cadence while streaming
 };

@@ -73,8 +73,9 @@ constexpr auto kListenerKeys = std::to_array<std::string_view>({
     "transfer_syntax_preference",
     "accepted_transfer_syntaxes",
 });
-constexpr auto kSpoolKeys = std::to_array<std::string_view>(
-    {"directory", "max_bytes", "min_free_bytes", "sync_threads", "writeback_chunk_bytes"});
+constexpr auto kSpoolKeys =
+    std::to_array<std::string_view>({"directory", "max_bytes", "min_free_bytes", "max_instances",
+                                     "sync_threads", "writeback_chunk_bytes"});
 constexpr auto kMetricsKeys = std::to_array<std::string_view>({"enabled", "listen"});
 constexpr auto kRulesKeys = std::to_array<std::string_view>({"file", "reload_check_seconds"});
 constexpr auto kDestinationKeys = std::to_array<std::string_view>({
@@ -852,6 +853,9 @@ class ConfigReader {
     }
     if (const auto field = Find(section, "max_bytes")) {
       AssignByteSize(*field, 1, kMaxUint64, spool.max_bytes);
+    }
+    if (const auto field = Find(section, "max_instances")) {
+      AssignInteger(*field, 1, kMaxUint32, spool.max_instances);
     }
     if (const auto field = Find(section, "min_free_bytes")) {
       AssignByteSize(*field, 0, kMaxUint64, spool.min_free_bytes);

@@ -27,6 +27,7 @@ void PublishLimits(prometheus::Registry& registry, const config::Config& config)
       {"idle_timeout_seconds", static_cast<double>(listener.idle_timeout.count())},
       {"spool_max_bytes", static_cast<double>(spool.max_bytes)},
       {"spool_min_free_bytes", static_cast<double>(spool.min_free_bytes)},
+      {"spool_max_instances", static_cast<double>(spool.max_instances)},
       {"spool_sync_threads", spool.sync_threads},
       {"network_threads", config.network_threads},
   };

@@ -40,7 +40,7 @@ Spool::Spool(const config::SpoolConfig& config)
     : config_(config),
       incoming_directory_(CreateDirectory(config.directory / "incoming")),
       committed_directory_(CreateDirectory(config.directory / "instances")),
-      usage_(config.directory, config.max_bytes, config.min_free_bytes),
+      usage_(config.directory, config.max_bytes, config.min_free_bytes, config.max_instances),
       id_counter_seed_(static_cast<std::uint64_t>(::getpid())) {}
 
 RecoverySummary Spool::Recover() {

@@ -55,6 +55,23 @@ def test_max_bytes_answers_a700_then_rejects(start_conduit):
     assert a700 == statuses.count(0xA700)
 
 
+def test_max_instances_answers_a700(start_conduit):
+    c = start_conduit({"spool": {"max_instances": 3}})
+    a = c.associate(calling_ae="BUDGETSCU", contexts=[(1, SC, [ul.EXPLICIT_VR_LE])])
+    statuses = []
+    try:
+        a.accepted_context(1)
+        for n in range(5):
+            uid = make_uid(10, n)
+            data = encode_dataset(small_dataset(uid, pixel_bytes=1024), implicit=False)
+            statuses.append(a.store(1, SC, uid, data))
+        a.release()
+    finally:
+        a.close()
+    assert statuses == [0, 0, 0, 0xA700, 0xA700], [hex(s) for s in statuses]
+    assert len(c.instances()) == 3
+
+
 def test_storescu_sees_a700(start_conduit, tmp_path):
     c = start_conduit({"spool": {"max_bytes": "1MiB"}})
     files = [make_instance(tmp_path / f"{i}.dcm", sop_instance_uid=make_uid(9, i),

@@ -107,6 +107,7 @@ void ExpectSameConfig(const Config& actual, const Config& expected) {
   EXPECT_EQ(actual.spool.directory, expected.spool.directory);
   EXPECT_EQ(actual.spool.max_bytes, expected.spool.max_bytes);
   EXPECT_EQ(actual.spool.min_free_bytes, expected.spool.min_free_bytes);
+  EXPECT_EQ(actual.spool.max_instances, expected.spool.max_instances);
   EXPECT_EQ(actual.spool.sync_threads, expected.spool.sync_threads);
   EXPECT_EQ(actual.spool.writeback_chunk_bytes, expected.spool.writeback_chunk_bytes);
 
@@ -183,6 +184,7 @@ spool:
   directory: /var/lib/conduit/spool
   max_bytes: 2TB
   min_free_bytes: 10GiB
+  max_instances: 5000
   sync_threads: 64
   writeback_chunk_bytes: 1048576
 metrics:
@@ -211,6 +213,7 @@ metrics:
   expected.spool.directory = "/var/lib/conduit/spool";
   expected.spool.max_bytes = 2'000'000'000'000;
   expected.spool.min_free_bytes = 10ULL << 30;
+  expected.spool.max_instances = 5000;
   expected.spool.sync_threads = 64;
   expected.spool.writeback_chunk_bytes = 1 << 20;
   expected.metrics.enabled = false;
@@ -388,7 +391,7 @@ TEST(ConfigLoaderTest, UnknownTopLevelKeyListsAllowedKeys) {
 TEST(ConfigLoaderTest, UnknownKeyInSectionListsThatSectionsKeys) {
   ExpectOneError("spool:\n  dir: /tmp\n", 2, 3,
                  "unknown key 'dir' in section 'spool'; allowed keys: directory, max_bytes, "
-                 "min_free_bytes, sync_threads, writeback_chunk_bytes");
+                 "min_free_bytes, max_instances, sync_threads, writeback_chunk_bytes");
   ExpectOneError("listener:\n  prot: 104\n", 2, 3,
                  "unknown key 'prot' in section 'listener' (did you mean 'port'?)");
   ExpectOneError("metrics:\n  enable: true\n", 2, 3,

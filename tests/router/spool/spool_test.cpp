@@ -217,6 +217,19 @@ TEST_F(SpoolTest, BudgetRefusesOnceMaxBytesIsReached) {
   EXPECT_TRUE(spool.usage().HasRoom());
 }
 
+TEST(SpoolUsageTest, InstanceLimitRefusesUntilATenthHasLeft) {
+  SpoolUsage usage(std::filesystem::temp_directory_path(), 1ULL << 40, 0, 20);
+  for (int i = 0; i < 19; ++i) usage.AddCommitted(1, 100);
+  EXPECT_TRUE(usage.HasRoom());
+  usage.AddCommitted(1, 100);
+  EXPECT_FALSE(usage.HasRoom());
+  usage.MarkFull();
+  usage.RemoveCommitted(0);  // 19 left: under the limit, but the latch holds
+  EXPECT_FALSE(usage.HasRoom());
+  usage.RemoveCommitted(0);  // 18: a tenth of max_instances has left
+  EXPECT_TRUE(usage.HasRoom());
+}
+
 TEST_F(SpoolTest, DiskLowWaterMarkRefuses) {
   config_.min_free_bytes = std::numeric_limits<std::uint64_t>::max();
   Spool spool(config_);

@@ -150,31 +150,37 @@ std::vector<QueuedInstancePtr> DestinationQueue::Tick(Clock::time_point now, boo
     PushReady(std::move(group->second.items), false);
     group = held_.erase(group);
   }
-  std::vector<QueuedInstancePtr> expired;
-  if (!sweep_expired) return expired;
-  const auto expire = [&](Batch& batch) {
-    std::erase_if(batch, [&](const QueuedInstancePtr& item) {
-      if (!Expired(*item, now)) return false;
-      DeadLetter(item, ExpiryReason(*item));
-      expired.push_back(item);
-      return true;
-    });
+  if (!sweep_expired) return {};
+  std::vector<QueuedInstancePtr> expired =
+      RemoveOwed([&](const QueuedInstancePtr& item) { return Expired(*item, now); });
+  for (const QueuedInstancePtr& item : expired) DeadLetter(item, ExpiryReason(*item));
+  return expired;
+}
+
+std::vector<QueuedInstancePtr> DestinationQueue::RemoveOwed(
+    const std::function<bool(const QueuedInstancePtr&)>& matches) {
+  std::vector<QueuedInstancePtr> removed;
+  const auto take = [&](const QueuedInstancePtr& item) {
+    if (!matches(item)) return false;
+    removed.push_back(item);
+    return true;
   };
+  std::erase_if(retry_wait_, [&](const auto& entry) { return take(entry.second); });
   for (auto& [priority, batches] : ready_) {
     for (Batch& batch : batches) {
       const std::size_t before = batch.size();
-      expire(batch);
+      std::erase_if(batch, take);
       ready_count_ -= before - batch.size();
     }
     std::erase_if(batches, [](const Batch& batch) { return batch.empty(); });
   }
   for (auto& [key, group] : held_) {
     const std::size_t before = group.items.size();
-    expire(group.items);
+    std::erase_if(group.items, take);
     held_count_ -= before - group.items.size();
   }
   std::erase_if(held_, [](const auto& entry) { return entry.second.items.empty(); });
-  return expired;
+  return removed;
 }
 
 bool DestinationQueue::HasReadyWork(Clock::time_point now) const {
@@ -213,32 +219,17 @@ std::vector<QueuedInstancePtr> DestinationQueue::RetryNow(const ItemSelection& s
 }
 
 std::vector<QueuedInstancePtr> DestinationQueue::Purge(const ItemSelection& selection) {
+  const auto selected = [&](const QueuedInstancePtr& item) { return Selected(*item, selection); };
   std::vector<QueuedInstancePtr> purged;
-  const auto take = [&](const QueuedInstancePtr& item) {
-    if (!Selected(*item, selection)) return false;
-    purged.push_back(item);
+  std::erase_if(dead_letters_, [&](const auto& entry) {
+    if (!selected(entry.second)) return false;
+    purged.push_back(entry.second);
     return true;
-  };
-  if (selection.dead_letter) {
-    std::erase_if(dead_letters_, [&](const auto& entry) { return take(entry.second); });
-    return purged;
+  });
+  if (!selection.dead_letter) {
+    std::vector<QueuedInstancePtr> owed = RemoveOwed(selected);
+    purged.insert(purged.end(), owed.begin(), owed.end());
   }
-  std::erase_if(dead_letters_, [&](const auto& entry) { return take(entry.second); });
-  std::erase_if(retry_wait_, [&](const auto& entry) { return take(entry.second); });
-  for (auto& [priority, batches] : ready_) {
-    for (Batch& batch : batches) {
-      const std::size_t before = batch.size();
-      std::erase_if(batch, take);
-      ready_count_ -= before - batch.size();
-    }
-    std::erase_if(batches, [](const Batch& batch) { return batch.empty(); });
-  }
-  for (auto& [key, group] : held_) {
-    const std::size_t before = group.items.size();
-    std::erase_if(group.items, take);
-    held_count_ -= before - group.items.size();
-  }
-  std::erase_if(held_, [](const auto& entry) { return entry.second.items.empty(); });
   return purged;
 }
 

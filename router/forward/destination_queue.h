@@ -80,8 +80,8 @@ class DestinationQueue {
   bool BeginProbe(Clock::time_point now);
 
   // Moves due retries to the ready queue, releases studies and series that have been quiet long
-  // enough and, with `sweep_expired`, dead-letters the items past the maximum age (returned, for
-  // the journal and metrics).
+  // enough and, with `sweep_expired`, dead-letters the owed items past the maximum age (returned,
+  // for the journal and metrics), in flight ones excepted.
   std::vector<QueuedInstancePtr> Tick(Clock::time_point now, bool sweep_expired);
   bool HasReadyWork(Clock::time_point now) const;
 
@@ -105,6 +105,9 @@ class DestinationQueue {
   };
 
   void PushReady(Batch batch, bool at_front);
+  // Removes the owed items (ready, waiting for a retry, held; never in flight) that match.
+  std::vector<QueuedInstancePtr> RemoveOwed(
+      const std::function<bool(const QueuedInstancePtr&)>& matches);
   void DeadLetter(const QueuedInstancePtr& item, std::string reason);
   bool Expired(const QueuedInstance& item, Clock::time_point now) const;
   std::string ExpiryReason(const QueuedInstance& item) const;

@@ -15,22 +15,22 @@ from conftest import (CONDUIT_BIN, StoreScp, make_instance, make_uid, metric_val
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
+def association_profile(sop_class: str, *transfer_syntaxes: str) -> str:
+    """A storescp association profile (`-xf FILE PROFILE`, profile name "P") accepting only
+    `sop_class` and Verification, in only the given syntaxes (DCMTK keywords)."""
+    syntaxes = "\n".join(f"TransferSyntax{i} = {ts}" for i, ts in enumerate(transfer_syntaxes, 1))
+    return (f"[[TransferSyntaxes]]\n[Syntaxes]\n{syntaxes}\n\n"
+            f"[[PresentationContexts]]\n[Contexts]\n"
+            f"PresentationContext1 = {sop_class}\\Syntaxes\n"
+            f"PresentationContext2 = VerificationSOPClass\\Syntaxes\n\n"
+            f"[[Profiles]]\n[P]\nPresentationContexts = Contexts\n")
+
+
 # A storescp that accepts CT Image Storage (and Verification) only.
-CT_ONLY_PROFILE = """\
-[[TransferSyntaxes]]
-[Uncompressed]
-TransferSyntax1 = LocalEndianExplicit
-TransferSyntax2 = LittleEndianImplicit
-
-[[PresentationContexts]]
-[CTOnly]
-PresentationContext1 = CTImageStorage\\Uncompressed
-PresentationContext2 = VerificationSOPClass\\Uncompressed
-
-[[Profiles]]
-[CT]
-PresentationContexts = CTOnly
-"""
+CT_ONLY_PROFILE = association_profile("CTImageStorage", "LocalEndianExplicit",
+                                      "LittleEndianImplicit")
+# One that accepts Secondary Capture in Implicit VR Little Endian only.
+IMPLICIT_ONLY_PROFILE = association_profile("SecondaryCaptureImageStorage", "LittleEndianImplicit")
 
 FAST_RETRY = {"initial_delay_ms": 100, "max_delay_seconds": 1, "breaker_failures": 2}
 
@@ -148,7 +148,7 @@ def test_destination_down_at_start_gets_everything_once_it_is_up(start_conduit, 
 def test_refused_sop_class_is_dead_lettered_then_retried_after_the_fix(start_conduit, tmp_path):
     profile = tmp_path / "ct-only.cfg"
     profile.write_text(CT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "CT"))
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})
@@ -185,7 +185,7 @@ def test_refused_sop_class_is_dead_lettered_then_retried_after_the_fix(start_con
 def test_purge_drops_dead_letters_and_releases_their_files(start_conduit, tmp_path):
     profile = tmp_path / "ct-only.cfg"
     profile.write_text(CT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "CT"))
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})
@@ -304,28 +304,12 @@ def test_sigterm_while_forwarding_keeps_the_rest_for_the_next_start(start_condui
         scp.stop()
 
 
-IMPLICIT_ONLY_PROFILE = """\
-[[TransferSyntaxes]]
-[Implicit]
-TransferSyntax1 = LittleEndianImplicit
-
-[[PresentationContexts]]
-[ImplicitOnly]
-PresentationContext1 = SecondaryCaptureImageStorage\\Implicit
-PresentationContext2 = VerificationSOPClass\\Implicit
-
-[[Profiles]]
-[SC]
-PresentationContexts = ImplicitOnly
-"""
-
-
 def test_instance_is_converted_when_the_destination_takes_only_another_uncompressed_syntax(
         start_conduit, tmp_path):
     import pydicom
     profile = tmp_path / "implicit-only.cfg"
     profile.write_text(IMPLICIT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "SC"))
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})

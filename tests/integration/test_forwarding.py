@@ -353,3 +353,59 @@ def test_a_dead_destination_does_not_hold_up_the_others(start_conduit, tmp_path)
     finally:
         up.stop()
         down.stop()
+
+
+def test_dead_letters_survive_a_restart_and_are_not_resent(start_conduit, tmp_path):
+    profile = tmp_path / "ct-only.cfg"
+    profile.write_text(CT_ONLY_PROFILE)
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    try:
+        conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
+                                 "destinations": [destination("pacs", scp)]})
+        sc = make_study(tmp_path / "sc", 2, sop_class=SECONDARY_CAPTURE)
+        assert run_storescu(conduit.port, sc).returncode == 0
+        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
+                                        "conduit_forward_dead_lettered_total",
+                                        destination="pacs") == 2,
+                   20.0, interval=0.1, what="dead letters")
+        assert conduit.stop() == 0
+        conduit.start()
+        shown = queue_cli(conduit, "show", "pacs")
+        assert "dead-lettered: 2" in shown.stdout, shown.stdout
+        assert shown.stdout.count("reason: destination refused SOP class") == 2
+        samples = parse_metrics(conduit.metrics_text())
+        assert (metric_value(samples, "conduit_forward_sends_total", destination="pacs",
+                             status="0x0000") or 0) == 0
+        assert "queues: 0 deliveries owed" in conduit.log() and "2 dead-lettered" in conduit.log()
+    finally:
+        scp.stop()
+
+
+def test_instances_for_a_destination_removed_from_the_config_are_kept_and_purgeable(
+        start_conduit, tmp_path):
+    gone = forking_scp(tmp_path, name="gone", start=False)  # never up
+    stays = forking_scp(tmp_path, name="stays")
+    try:
+        conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "old"))},
+                                 "destinations": [destination("old", gone),
+                                                  destination("new", stays)]})
+        files = make_study(tmp_path / "study", 3)
+        assert run_storescu(conduit.port, files).returncode == 0
+        assert conduit.stop() == 0
+        # The admin drops "old" from the configuration and routes to "new" from now on.
+        route_all_rules(tmp_path, "new")
+        conduit.config["destinations"] = [destination("new", stays)]
+        conduit.write_config()
+        conduit.start()
+        assert "destination 'old' is not in the configuration but 3 spooled instances" in \
+            conduit.log()
+        listing = queue_cli(conduit, "list")
+        assert "not-configured" in listing.stdout, listing.stdout
+        assert len(conduit.instances()) == 3
+        purged = queue_cli(conduit, "purge", "old", "--all")
+        assert purged.returncode == 0 and "purged 3" in purged.stdout, purged
+        wait_spool_empty(conduit)
+        assert stays.files() == []  # what was routed to "old" never goes to "new"
+    finally:
+        gone.stop()
+        stays.stop()

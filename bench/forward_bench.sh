@@ -101,110 +101,14 @@ export TCP_NODELAY=1
 
 # ---------------------------------------------------------------- cleanup -----------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/conduit-forward-bench.XXXXXX")
-declare -a BG_PIDS=()        # every background process this script started
-declare -A GROUP_LEADER=()   # started with setsid: stopped as a process group
+# Process bookkeeping, cleanup traps, fail, listeners, timing/statistics helpers, load_study.
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$SCRIPT_DIR/bench_lib.sh"
 
-stop_pid() {  # stop_pid PID: SIGTERM (its group if it leads one), bounded wait, SIGKILL; reaps
-  local pid=$1 target=$1 i
-  [[ -n ${GROUP_LEADER[$pid]:-} ]] && target="-$pid"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "$target" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "warning: pid $pid ignored SIGTERM for ${STOP_TIMEOUT}s; killing" >&2
-      kill -KILL -- "$target" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-  # storescp --fork children that outlive their parent (same process group).
-  if [[ $target == -* ]]; then kill -KILL -- "$target" 2>/dev/null || true; fi
-  unset "GROUP_LEADER[$pid]"
-}
-
-forget_pid() {
-  local keep=() p
-  for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  BG_PIDS=("${keep[@]}")
-}
-
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${BG_PIDS[@]}"; do stop_pid "$pid"; done
-  if ((KEEP)); then
-    echo "kept work directory: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() {
-  echo "FAILED: $*" >&2
-  ((KEEP)) || echo "(rerun with --keep to inspect logs and spools under the work directory)" >&2
-  exit 1
-}
-
-check_group_leader() {  # setsid must have exec'd in place (pgid == pid)
-  local pgid
-  pgid=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')
-  [[ $pgid == "$1" ]] || fail "pid $1 does not lead its own process group (pgid '${pgid}')"
-}
-
-# ---------------------------------------------------------------- helpers -----------------
-free_port() {
-  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-now() { date +%s.%N; }
-
-wait_for_echo() {  # wait_for_echo AET PORT PID LOG
-  local aet=$1 port=$2 pid=$3 log=$4 deadline=$((SECONDS + START_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "--- last lines of $log" >&2; tail -n 30 "$log" >&2 || true
-      fail "$aet (pid $pid) exited before accepting associations"
-    fi
-    if timeout 5 echoscu -to 2 -ta 2 -ts 2 -aet BENCHSCU -aec "$aet" "$HOST" "$port" \
-         >/dev/null 2>&1; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "--- last lines of $log" >&2; tail -n 30 "$log" >&2 || true
-  fail "$aet on $HOST:$port did not answer C-ECHO within ${START_TIMEOUT}s"
-}
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 maxf() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
-settle() { timeout 60 sync || true; }
 
 # ---------------------------------------------------------------- study -------------------
-if [[ -n $STUDY_DIR ]]; then
-  [[ -d $STUDY_DIR ]] || fail "--study $STUDY_DIR is not a directory"
-  STUDY_DIR=$(cd "$STUDY_DIR" && pwd)
-else
-  STUDY_DIR="$WORK/study"
-  echo "generating $SLICES-slice CT study in $STUDY_DIR ..." >&2
-  "$PYTHON" "$SCRIPT_DIR/generate_ct_study.py" "$STUDY_DIR" --slices "$SLICES" >&2 \
-    || fail "study generation"
-fi
-ALL_LIST="$WORK/all.list"
-find "$STUDY_DIR" -maxdepth 1 -type f -name '*.dcm' | LC_ALL=C sort >"$ALL_LIST"
-N=$(wc -l <"$ALL_LIST")
-((N > 0)) || fail "no *.dcm files in $STUDY_DIR"
-STUDY_BYTES=$(du -sb "$STUDY_DIR" | cut -f1)
-xargs -d '\n' -a "$ALL_LIST" cat >/dev/null   # warm the page cache
+load_study
 
 # SOP Instance UID -> dataset length (file size minus preamble, prefix and meta group): what a
 # bit-preserving receiver must hold after its own meta header once the instance is complete.
@@ -280,13 +184,9 @@ start_storescp() {
   SCP_OUT="$dir/out"
   mkdir -p "$SCP_OUT"
   SCP_PORT=$(free_port)
-  setsid storescp +B --fork -pdu "$STORESCP_PDU" -aet STORESCP -od "$SCP_OUT" "$SCP_PORT" \
-    >"$dir/storescp.log" 2>&1 </dev/null &
-  SCP_PID=$!
-  BG_PIDS+=("$SCP_PID")
-  GROUP_LEADER[$SCP_PID]=1
-  wait_for_echo STORESCP "$SCP_PORT" "$SCP_PID" "$dir/storescp.log"
-  check_group_leader "$SCP_PID"
+  start_listener STORESCP "$SCP_PORT" "$dir/storescp.log" \
+    storescp +B --fork -pdu "$STORESCP_PDU" -aet STORESCP -od "$SCP_OUT" "$SCP_PORT"
+  SCP_PID=$LISTENER_PID
 }
 
 # run_path DIR AET PORT [VIA_LOG]: poller + one storescu association with all N files, into
@@ -409,12 +309,8 @@ phase_conduit() {
   mkdir -p "$dir"
   start_storescp "$dir"
   write_conduit_config "$dir" "$SCP_PORT"
-  setsid "$CONDUIT" serve --config "$C_CFG" >"$dir/conduit.log" 2>&1 </dev/null &
-  c_pid=$!
-  BG_PIDS+=("$c_pid")
-  GROUP_LEADER[$c_pid]=1
-  wait_for_echo CONDUIT "$C_PORT" "$c_pid" "$dir/conduit.log"
-  check_group_leader "$c_pid"
+  start_listener CONDUIT "$C_PORT" "$dir/conduit.log" "$CONDUIT" serve --config "$C_CFG"
+  c_pid=$LISTENER_PID
   run_path "$dir" CONDUIT "$C_PORT" "$dir/conduit.log"
   PHASE_SECS=$(elapsed "$T0" "$(maxf "$T_ACK" "$T_LAST")")
   PHASE_DELAY=$(elapsed "$T_ACK" "$T_LAST")
@@ -435,11 +331,8 @@ phase_ingest() {
   mapfile -t files <"$ALL_LIST"
   mkdir -p "$dir"
   write_conduit_config "$dir" 104 0
-  setsid "$CONDUIT" serve --config "$C_CFG" >"$dir/conduit.log" 2>&1 </dev/null &
-  c_pid=$!
-  BG_PIDS+=("$c_pid")
-  GROUP_LEADER[$c_pid]=1
-  wait_for_echo CONDUIT "$C_PORT" "$c_pid" "$dir/conduit.log"
+  start_listener CONDUIT "$C_PORT" "$dir/conduit.log" "$CONDUIT" serve --config "$C_CFG"
+  c_pid=$LISTENER_PID
   T0=$(now)
   timeout "$RUN_TIMEOUT" storescu "${STORESCU_OPTS[@]}" -aec CONDUIT "$HOST" "$C_PORT" \
     "${files[@]}" >"$dir/storescu.log" 2>&1 || rc=$?
@@ -477,20 +370,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------- report ------------------
-rates() {  # rates N SECS...: ascending
-  local n=$1; shift
-  printf '%s\n' "$@" | awk -v n="$n" '{ printf "%.1f\n", n / $1 }' | sort -g
-}
-median() {
-  awk '{ v[NR] = $1 }
-       END { if (NR % 2) print v[(NR + 1) / 2]
-             else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-spread() { awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 row() { printf '%-44s %10s  %-8s %-14s %s\n' "$@"; }
 
 A_RATES=$(rates "$N" "${T_A[@]}")
-A_RATE=$(median <<<"$A_RATES")
+A_RATE=$(median 3 <<<"$A_RATES")
 MB=$(awk -v b="$STUDY_BYTES" 'BEGIN { printf "%.0f", b / 1048576 }')
 echo
 echo "Forwarding benchmark: $N instances ($MB MB), $ROUNDS interleaved round(s), $(nproc) cores."
@@ -501,18 +384,18 @@ row "metric" "value" "target" "verdict" "spread"
 row "--------------------------------------------" "----------" "--------" "--------------" "------"
 row "(a) direct storescu -> storescp (inst/s)" "$A_RATE" "reference" "" "$(spread <<<"$A_RATES")"
 row "  (a) last ack -> last file complete (s)" \
-  "$(printf '%s\n' "${D_A[@]}" | sort -g | median)" "" "" \
+  "$(printf '%s\n' "${D_A[@]}" | sort -g | median 3)" "" "" \
   "$(printf '%s\n' "${D_A[@]}" | sort -g | spread)"
 if ((DIRECT_ONLY)); then
   echo "functional: storescu exited 0 and all $N instances arrived complete in every round"
   exit 0
 fi
 B_RATES=$(rates "$N" "${T_B[@]}")
-B_RATE=$(median <<<"$B_RATES")
+B_RATE=$(median 3 <<<"$B_RATES")
 R=$(ratio "$B_RATE" "$A_RATE")
 R_SPREAD=$(for ((i = 0; i < ROUNDS; i++)); do ratio "${T_A[i]}" "${T_B[i]}"; echo; done \
   | sort -g | spread)
-DELAY=$(printf '%s\n' "${D_B[@]}" | sort -g | median)
+DELAY=$(printf '%s\n' "${D_B[@]}" | sort -g | median 3)
 DELAY_SPREAD=$(printf '%s\n' "${D_B[@]}" | sort -g | spread)
 if ge "$R" 0.8; then VR=PASS; else VR="BELOW TARGET"; fi
 if lt "$DELAY" 1.0; then VD=PASS; else VD="BELOW TARGET"; fi
@@ -520,7 +403,7 @@ row "(b) storescu -> conduit -> storescp (inst/s)" "$B_RATE" "" "" "$(spread <<<
 row "  ratio (b) / (a)" "$R" ">= 0.8" "$VR" "$R_SPREAD within rounds"
 row "  (b) last ack -> last delivery (s)" "$DELAY" "< 1.0" "$VD" "$DELAY_SPREAD"
 C_RATES=$(rates "$N" "${T_C[@]}")
-C_RATE=$(median <<<"$C_RATES")
+C_RATE=$(median 3 <<<"$C_RATES")
 row "(c) storescu -> conduit, spool only (inst/s)" "$C_RATE" "" "" "$(spread <<<"$C_RATES")"
 row "  ratio (c) / (a): the durable-ingest ceiling" "$(ratio "$C_RATE" "$A_RATE")" "" "" ""
 row "  ratio (b) / (c): forwarding's cost to ingest" "$(ratio "$B_RATE" "$C_RATE")" "" "" ""

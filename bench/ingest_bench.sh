@@ -78,7 +78,7 @@ done
 [[ $SLICES =~ ^[1-9][0-9]*$ ]] || { echo "--slices must be a positive integer" >&2; exit 2; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "--rounds must be a positive integer" >&2; exit 2; }
 
-for tool in storescp storescu echoscu timeout find "$PYTHON"; do
+for tool in storescp storescu echoscu timeout find setsid "$PYTHON"; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
 done
 if ((!STORESCP_ONLY)); then
@@ -90,93 +90,11 @@ export TCP_NODELAY=1
 
 # ---------------------------------------------------------------- cleanup -----------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/conduit-ingest-bench.XXXXXX")
-declare -a BG_PIDS=()   # every background process this script started
-
-declare -A GROUP_LEADER=() # receivers started with setsid: stop their whole process group
-
-stop_pid() {  # stop_pid PID: SIGTERM, bounded wait, then SIGKILL; reaps it
-  local pid=$1 target=$1 i
-  # A receiver that forks helpers (storescp --fork does) is stopped as a group, so no child
-  # outlives it. setsid made the receiver a group leader (pgid == pid) before it exec'd.
-  [[ -n ${GROUP_LEADER[$pid]:-} ]] && target="-$pid"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "$target" 2>/dev/null || true
-    for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "warning: pid $pid ignored SIGTERM for ${STOP_TIMEOUT}s; killing" >&2
-      kill -KILL -- "$target" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-  # Stragglers of the group (the leader is gone, the pgid is still unique to it).
-  if [[ $target == -* ]]; then kill -KILL -- "$target" 2>/dev/null || true; fi
-  unset "GROUP_LEADER[$pid]"
-}
-
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${BG_PIDS[@]}"; do stop_pid "$pid"; done
-  if ((KEEP)); then
-    echo "kept work directory: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() {  # remove a pid that has been stopped/reaped from BG_PIDS
-  local keep=() p
-  for p in "${BG_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  BG_PIDS=("${keep[@]}")
-}
-
-# check_group_leader PID: setsid exec's in place only when its caller is not a group leader
-# (always true for a background job of this non-interactive script); verify rather than assume,
-# since a forked setsid would leave us tracking the wrong pid.
-check_group_leader() {
-  local pgid
-  pgid=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')
-  [[ $pgid == "$1" ]] || fail "pid $1 does not lead its own process group (pgid '${pgid}')"
-}
-
-fail() {
-  echo "FAILED: $*" >&2
-  ((KEEP)) || echo "(rerun with --keep to inspect logs and spool under the work directory)" >&2
-  exit 1
-}
+# Process bookkeeping, cleanup traps, fail, listeners, timing/statistics helpers, load_study.
+# shellcheck source-path=SCRIPTDIR source=bench_lib.sh
+source "$SCRIPT_DIR/bench_lib.sh"
 
 # ---------------------------------------------------------------- helpers -----------------
-free_port() {  # a currently free loopback TCP port (the kernel picks it)
-  "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-now() { date +%s.%N; }
-
-wait_for_echo() {  # wait_for_echo AET PORT PID LOG: until C-ECHO succeeds, or fail
-  local aet=$1 port=$2 pid=$3 log=$4 deadline=$((SECONDS + START_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "--- last lines of $log" >&2; tail -n 30 "$log" >&2 || true
-      fail "$aet (pid $pid) exited before accepting associations"
-    fi
-    if timeout 5 echoscu -to 2 -ta 2 -ts 2 -aet BENCHSCU -aec "$aet" "$HOST" "$port" \
-         >/dev/null 2>&1; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "--- last lines of $log" >&2; tail -n 30 "$log" >&2 || true
-  fail "$aet on $HOST:$port did not answer C-ECHO within ${START_TIMEOUT}s"
-}
-
 count_files() {  # count_files DIR [find-args...]: number of regular files
   local dir=$1; shift
   find "$dir" -type f "$@" 2>/dev/null | wc -l
@@ -210,50 +128,23 @@ send_one() {
   return "$rc"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
-
 # ---------------------------------------------------------------- study -------------------
-if [[ -n $STUDY_DIR ]]; then
-  [[ -d $STUDY_DIR ]] || fail "--study $STUDY_DIR is not a directory"
-  STUDY_DIR=$(cd "$STUDY_DIR" && pwd)
-else
-  STUDY_DIR="$WORK/study"
-  echo "generating $SLICES-slice CT study in $STUDY_DIR ..." >&2
-  "$PYTHON" "$SCRIPT_DIR/generate_ct_study.py" "$STUDY_DIR" --slices "$SLICES" >&2 \
-    || fail "study generation"
-fi
-ALL_LIST="$WORK/all.list"
-find "$STUDY_DIR" -maxdepth 1 -type f -name '*.dcm' | LC_ALL=C sort >"$ALL_LIST"
-N=$(wc -l <"$ALL_LIST")
-((N > 0)) || fail "no *.dcm files in $STUDY_DIR"
+load_study
 if [[ $STUDY_DIR != "$WORK/study" && $N -ne $SLICES ]]; then
   echo "note: --study has $N files; sending all of them" >&2
 fi
-STUDY_BYTES=$(du -sb "$STUDY_DIR" | cut -f1)
-# Warm the page cache so the first run does not pay for reading the study from disk.
-xargs -d '\n' -a "$ALL_LIST" cat >/dev/null
 
 # ---------------------------------------------------------------- phases ------------------
-# Every phase starts from a clean state for writes (sync after the previous phase's output is
-# deleted), so one receiver's dirty-page writeback is never billed to the next one.
-settle() { timeout 60 sync || true; }
-
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# Every phase starts fresh processes and ends with settle (bench_lib.sh).
 
 # phase_storescp ROUND: storescp +B, one association; sets PHASE_SECS
 phase_storescp() {
   local dir="$WORK/r$1-storescp" port pid t0 t1 got
   mkdir -p "$dir/out"
   port=$(free_port)
-  setsid storescp +B -pdu "$STORESCP_PDU" -aet STORESCP -od "$dir/out" "$port" \
-    >"$dir/storescp.log" 2>&1 </dev/null &
-  pid=$!
-  BG_PIDS+=("$pid")
-  GROUP_LEADER[$pid]=1
-  wait_for_echo STORESCP "$port" "$pid" "$dir/storescp.log"
-  check_group_leader "$pid"
+  start_listener STORESCP "$port" "$dir/storescp.log" \
+    storescp +B -pdu "$STORESCP_PDU" -aet STORESCP -od "$dir/out" "$port"
+  pid=$LISTENER_PID
   t0=$(now)
   send_one STORESCP "$port" "$dir/storescu.log" "$ALL_LIST" \
     || { tail -n 20 "$dir/storescu.log" >&2; fail "storescu -> storescp exited non-zero"; }
@@ -285,14 +176,8 @@ spool:
 metrics:
   listen: $HOST:$mport
 YAML
-  # setsid: a background child of a non-interactive shell is not a group leader, so setsid
-  # exec's directly (no fork) and $! is conduit itself, leading its own process group.
-  setsid "$CONDUIT" serve --config "$dir/conduit.yaml" >"$C_LOG" 2>&1 </dev/null &
-  C_PID=$!
-  BG_PIDS+=("$C_PID")
-  GROUP_LEADER[$C_PID]=1
-  wait_for_echo CONDUIT "$C_PORT" "$C_PID" "$C_LOG"
-  check_group_leader "$C_PID"
+  start_listener CONDUIT "$C_PORT" "$C_LOG" "$CONDUIT" serve --config "$dir/conduit.yaml"
+  C_PID=$LISTENER_PID
 }
 
 # finish_conduit WHAT: check it survived, read VmHWM (sets PHASE_HWM), count, stop, clean up
@@ -367,21 +252,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------- report ------------------
-# rates N SECS...: instance rates, one per line, ascending
-rates() {
-  local n=$1; shift
-  printf '%s\n' "$@" | awk -v n="$n" '{ printf "%.1f\n", n / $1 }' | sort -g
-}
-median() {  # of sorted numbers on stdin
-  awk '{ v[NR] = $1 }
-       END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-spread() { awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
 max_of() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 row() { printf '%-40s %10s  %-9s %-29s %s\n' "$@"; }
 
 SCP_RATES=$(rates "$N" "${T_SCP[@]}")
-SCP_RATE=$(median <<<"$SCP_RATES")
+SCP_RATE=$(median 2 <<<"$SCP_RATES")
 MB=$(awk -v b="$STUDY_BYTES" 'BEGIN { printf "%.0f", b / 1048576 }')
 
 echo
@@ -398,8 +273,8 @@ fi
 
 C1_RATES=$(rates "$N" "${T_C1[@]}")
 CP_RATES=$(rates "$N" "${T_CP[@]}")
-C1_RATE=$(median <<<"$C1_RATES")
-CP_RATE=$(median <<<"$CP_RATES")
+C1_RATE=$(median 2 <<<"$C1_RATES")
+CP_RATE=$(median 2 <<<"$CP_RATES")
 R1=$(ratio "$C1_RATE" "$SCP_RATE")
 RP=$(ratio "$CP_RATE" "$SCP_RATE")
 # Ratios within each round (back to back) show how much of a verdict is noise.

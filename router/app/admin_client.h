@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "router/admin/admin_server.h"
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::app {
 

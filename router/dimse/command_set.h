@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::dimse {
 

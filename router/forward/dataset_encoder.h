@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "router/net/result.h"
+#include "codecs/result.h"
 #include "rules/rule_set.h"
 
 namespace conduit::forward {

@@ -18,7 +18,7 @@
 #include <system_error>
 #include <unordered_map>
 
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::forward {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "router/net/pdu.h"
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::net {
 

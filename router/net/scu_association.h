@@ -19,7 +19,7 @@
 
 #include "router/net/pdu.h"
 #include "router/net/pdu_codec.h"
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::net {
 

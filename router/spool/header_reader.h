@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "router/net/result.h"
+#include "codecs/result.h"
 #include "rules/attribute_source.h"
 
 class DcmFileFormat;

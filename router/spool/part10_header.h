@@ -38,7 +38,7 @@ Part10Header BuildPart10Header(const Part10Identity& identity);
 
 #include <filesystem>
 
-#include "router/net/result.h"
+#include "codecs/result.h"
 
 namespace conduit::spool {
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "router/config/config.h"
-#include "router/net/result.h"
+#include "codecs/result.h"
 #include "router/spool/incoming_instance.h"
 #include "router/spool/part10_header.h"
 #include "router/spool/spool_usage.h"

@@ -1,4 +1,5 @@
-// A value or an error, for data-plane code where failure is expected and not exceptional
+// A value or an error, for data-plane code where failure is expected and not exceptional. It
+// lives in codecs/, the lowest library, so that the codecs and the router share it
 // (std::expected arrives with C++23).
 #pragma once
 

@@ -24,6 +24,7 @@
 #include "router/metrics/ingest_metrics.h"
 #include "router/metrics/routing_metrics.h"
 #include "router/metrics/spool_usage_collector.h"
+#include "router/metrics/transcode_metrics.h"
 #include "router/net/admission_counter.h"
 #include "router/net/association_policy.h"
 #include "router/net/listener.h"
@@ -114,10 +115,12 @@ int RunServer(const config::Config& config) {
 
   auto io_context = std::make_unique<asio::io_context>();
   metrics::ForwardMetrics forward_metrics(*registry);
+  metrics::TranscodeMetrics transcode_metrics(*registry);
   std::unique_ptr<forward::ForwardingService> forwarding;
   try {
-    forwarding = std::make_unique<forward::ForwardingService>(
-        config, spool->committed_directory(), spool->usage(), *io_context, forward_metrics);
+    forwarding = std::make_unique<forward::ForwardingService>(config, spool->committed_directory(),
+                                                              spool->usage(), *io_context,
+                                                              forward_metrics, transcode_metrics);
     const forward::ForwardRecoverySummary queues = forwarding->Recover();
     log::Info("queues: ", queues.queued, " deliveries owed (", queues.maybe_delivered,
               " possibly delivered before the restart, to be sent again), ", queues.dead_lettered,

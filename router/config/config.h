@@ -46,8 +46,8 @@ struct ListenerConfig {
 
 struct SpoolConfig {
   std::filesystem::path directory = "./var/spool";
-  std::uint64_t max_bytes = 64ULL << 30;                // spooled data beyond this answers 0xA700
-  std::uint64_t min_free_bytes = 1ULL << 30;            // free disk below this answers 0xA700
+  std::uint64_t max_bytes = 64ULL << 30;      // spooled data beyond this answers 0xA700
+  std::uint64_t min_free_bytes = 1ULL << 30;  // free disk below this answers 0xA700
   // Committed instances beyond this answer 0xA700: each one costs memory in the queues of the
   // destinations it is routed to (under 1 KiB each), so this bounds the forwarders' memory.
   std::uint64_t max_instances = 1000000;
@@ -98,6 +98,21 @@ struct DestinationConfig {
   RetryPolicy retry;
 };
 
+// A named target for routes that ask for another encoding (`transcode: NAME` in the rules).
+struct TranscodeProfile {
+  std::string name;
+  std::string transfer_syntax;    // target UID: one with a frame codec, or uncompressed
+  bool lossy = false;             // must be true for a lossy target: never lossy by accident
+  int quality = 90;               // JPEG baseline / extended: 1-100
+  double compression_ratio = 10;  // JPEG 2000 / HTJ2K lossy
+  int near_lossless = 2;          // JPEG-LS near-lossless NEAR
+};
+
+struct TranscodingConfig {
+  std::uint32_t threads = 0;  // transcoding workers; 0: one per core
+  std::vector<TranscodeProfile> profiles;
+};
+
 // The operator's channel to the running daemon (`conduit queue ...`).
 struct AdminConfig {
   std::filesystem::path socket = "./var/admin.sock";  // a local (Unix) socket, mode 0660
@@ -113,6 +128,7 @@ struct Config {
   MetricsConfig metrics;
   RulesConfig rules;
   std::vector<DestinationConfig> destinations;
+  TranscodingConfig transcoding;
   AdminConfig admin;
 };
 

@@ -21,6 +21,8 @@
 #include <tuple>
 #include <utility>
 
+#include "codecs/codec_registry.h"
+#include "codecs/transfer_syntax_registry.h"
 #include "rules/edit_distance.h"
 #include "rules/yaml_document.h"
 
@@ -56,7 +58,7 @@ constexpr std::size_t kMaxUidLength = 64;      // PS3.5 9.1
 
 constexpr auto kTopLevelKeys =
     std::to_array<std::string_view>({"network_threads", "log_level", "listener", "spool", "metrics",
-                                     "rules", "destinations", "admin"});
+                                     "rules", "destinations", "transcoding", "admin"});
 constexpr auto kListenerKeys = std::to_array<std::string_view>({
     "bind_address",
     "port",
@@ -98,6 +100,9 @@ constexpr auto kRetryKeys =
     std::to_array<std::string_view>({"initial_delay_ms", "max_delay_seconds", "multiplier",
                                      "jitter_percent", "max_age_hours", "breaker_failures"});
 constexpr auto kAdminKeys = std::to_array<std::string_view>({"socket"});
+constexpr auto kTranscodingKeys = std::to_array<std::string_view>({"threads", "profiles"});
+constexpr auto kProfileKeys = std::to_array<std::string_view>(
+    {"name", "transfer_syntax", "lossy", "quality", "compression_ratio", "near_lossless"});
 constexpr std::int64_t kMaxDestinationAssociations = 64;
 constexpr std::int64_t kMaxRetryAgeHours = 24 * 365;
 constexpr std::size_t kMaxHostNameLength = 253;  // RFC 1035
@@ -364,6 +369,30 @@ std::optional<std::string> SocketPathProblem(std::string_view path) {
   return std::nullopt;
 }
 
+// What a transcode profile may target: a syntax with a frame codec, or uncompressed; lossy ones
+// only when the profile says lossy, so that nothing is ever compressed lossily by accident.
+std::optional<std::string> TranscodeTargetProblem(std::string_view uid, bool lossy) {
+  const codecs::TransferSyntax* syntax = codecs::FindTransferSyntax(uid);
+  const bool uncompressed =
+      uid == codecs::uid::kExplicitVrLittleEndian || uid == codecs::uid::kImplicitVrLittleEndian;
+  if (!syntax || (!uncompressed && !codecs::FindFrameCodec(uid))) {
+    std::string known = "1.2.840.10008.1.2.1, 1.2.840.10008.1.2";
+    for (const std::string_view coded : codecs::CodedTransferSyntaxes()) {
+      known += ", " + std::string(coded);
+    }
+    return Quoted(uid) + " cannot be a transcoding target; use one of " + known;
+  }
+  // Lossy-only syntaxes (JPEG baseline and extended, JPEG-LS near-lossless). JPEG 2000 and
+  // HTJ2K code losslessly unless the profile says lossy.
+  const bool lossy_only =
+      syntax->lossy && uid != "1.2.840.10008.1.2.4.91" && uid != "1.2.840.10008.1.2.4.203";
+  if (lossy_only && !lossy) {
+    return std::string(syntax->name) +
+           " is lossy: add 'lossy: true' to the profile to allow lossy compression";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> DirectoryProblem(std::string_view directory) {
   if (directory.empty()) {
     return std::string("the directory must not be empty");
@@ -467,6 +496,9 @@ class ConfigReader {
     }
     if (const auto field = Find(top, "destinations")) {
       ReadDestinations(*field, config.destinations);
+    }
+    if (const auto field = Find(top, "transcoding")) {
+      ReadTranscoding(*field, config.transcoding);
     }
     if (const auto field = Find(top, "admin")) {
       ReadAdmin(*field, config.admin);
@@ -1024,6 +1056,60 @@ class ConfigReader {
     }
     if (retry.max_delay < retry.initial_delay) {
       AddError(section_field, "max_delay_seconds must not be shorter than initial_delay_ms");
+    }
+  }
+
+  std::optional<TranscodeProfile> ReadProfile(const Field& field) {
+    const Section section = OpenSection(field, kProfileKeys);
+    const std::size_t errors_before = errors_.size();
+    TranscodeProfile profile;
+    if (const auto name = Find(section, "name")) {
+      if (auto text = ReadText(*name, "a profile name", DestinationNameProblem)) {
+        profile.name = std::move(*text);
+      }
+    } else {
+      AddError(field, "a transcode profile needs a name");
+    }
+    if (const auto value = Find(section, "lossy")) AssignBool(*value, profile.lossy);
+    if (const auto value = Find(section, "quality")) AssignInteger(*value, 1, 100, profile.quality);
+    if (const auto value = Find(section, "compression_ratio")) {
+      if (const auto ratio = ReadDecimal(*value, 1.0, 1000.0)) profile.compression_ratio = *ratio;
+    }
+    if (const auto value = Find(section, "near_lossless")) {
+      AssignInteger(*value, 1, 255, profile.near_lossless);
+    }
+    if (const auto syntax = Find(section, "transfer_syntax")) {
+      if (auto uid = ReadUid(*syntax)) {
+        if (const auto problem = TranscodeTargetProblem(*uid, profile.lossy)) {
+          AddError(*syntax, *problem);
+        } else {
+          profile.transfer_syntax = std::move(*uid);
+        }
+      }
+    } else {
+      AddError(field, "a transcode profile needs transfer_syntax (the target UID)");
+    }
+    if (errors_.size() != errors_before) return std::nullopt;
+    return profile;
+  }
+
+  void ReadTranscoding(const Field& section_field, TranscodingConfig& transcoding) {
+    const Section section = OpenSection(section_field, kTranscodingKeys);
+    if (const auto field = Find(section, "threads")) {
+      AssignInteger(*field, 0, kMaxThreads, transcoding.threads);
+    }
+    if (const auto field = Find(section, "profiles")) {
+      auto profiles = ReadList(*field, &ConfigReader::ReadProfile);
+      if (!profiles) return;
+      std::map<std::string, int> seen;
+      for (std::size_t i = 0; i < profiles->size(); ++i) {
+        const YAML::Node node = field->value[i];
+        if (!seen.try_emplace((*profiles)[i].name, node.Mark().line + 1).second) {
+          AddError(node.Mark(), field->path,
+                   "transcode profile " + Quoted((*profiles)[i].name) + " is defined twice");
+        }
+      }
+      transcoding.profiles = std::move(*profiles);
     }
   }
 

@@ -7,8 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "codecs/transfer_syntax_registry.h"
 #include "router/dimse/status.h"
-#include "router/forward/dataset_encoder.h"
 #include "router/log/log.h"
 #include "router/spool/part10_header.h"
 
@@ -31,8 +31,9 @@ DimseForwarder::Lane::Lane(asio::io_context& io)
     : strand(asio::make_strand(io)), wake_timer(strand) {}
 
 DimseForwarder::DimseForwarder(asio::io_context& io, Destination& destination,
-                               const config::DestinationConfig& config)
-    : io_(io), destination_(destination), config_(config) {
+                               const config::DestinationConfig& config,
+                               PreparationServices& services)
+    : io_(io), destination_(destination), config_(config), services_(services) {
   for (std::uint32_t i = 0; i < config.max_associations; ++i) {
     lanes_.push_back(std::make_unique<Lane>(io));
   }
@@ -121,24 +122,34 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
 
 asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item) {
   net::ScuAssociation& association = *lane.association;
-  const std::vector<std::string> candidates = Candidates(*item);
+  const ContextKey key = KeyOf(*item);
+  const std::vector<std::string> candidates = Candidates(key);
   const auto context = association.FindContext(item->sop_class_uid, candidates);
   if (!context) {
-    const std::string reason = association.AcceptsAbstractSyntax(item->sop_class_uid)
-                                   ? "destination accepts SOP class " + item->sop_class_uid +
-                                         " only in transfer syntaxes Conduit cannot produce from " +
-                                         item->transfer_syntax_uid +
-                                         " yet (needs the transcoding pipeline)"
-                                   : "destination refused SOP class " + item->sop_class_uid +
-                                         " (presentation context rejected)";
+    std::string reason;
+    if (!key.transcode_profile.empty() && !Profile(key.transcode_profile)) {
+      reason = "transcode profile '" + key.transcode_profile + "' is not in the configuration";
+    } else if (!association.AcceptsAbstractSyntax(item->sop_class_uid)) {
+      reason = "destination refused SOP class " + item->sop_class_uid +
+               " (presentation context rejected)";
+    } else if (candidates.empty()) {
+      reason = "Conduit cannot produce any transfer syntax offered to this destination from " +
+               item->transfer_syntax_uid;
+    } else {
+      reason = "destination accepts SOP class " + item->sop_class_uid +
+               " only in transfer syntaxes other than those offered (" + candidates.front() +
+               (candidates.size() > 1 ? ", ..." : "") + ")";
+    }
     destination_.Failed(item, DeliveryOutcome::kPermanent, reason);
     co_return;
   }
-  // Streamed straight from the spool when it can be; re-encoded in memory when the route edits
-  // the dataset or the destination took another uncompressed syntax.
-  std::vector<std::uint8_t> encoded;
+  // Streamed straight from the spool when it can be; prepared on the pool otherwise.
+  std::optional<PreparedDataset> prepared;
   net::DatasetSource source;
-  if (context->transfer_syntax == item->transfer_syntax_uid && item->route.edits.empty()) {
+  std::string sop_instance_uid = item->sop_instance_uid;
+  const bool as_stored = context->transfer_syntax == item->transfer_syntax_uid &&
+                         item->route.edits.empty() && key.transcode_profile.empty();
+  if (as_stored) {
     auto offset = spool::ReadDatasetOffset(item->file);
     if (!offset) {
       destination_.Failed(item, DeliveryOutcome::kPermanent, offset.error());
@@ -146,18 +157,19 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
     }
     source = net::FileRange{item->file, offset.value(), item->file_bytes - offset.value()};
   } else {
-    auto result = EncodeDataset(item->file, context->transfer_syntax, item->route.edits);
-    if (!result) {
-      destination_.Failed(item, DeliveryOutcome::kPermanent, result.error());
-      co_return;
+    prepared = co_await Prepare(item, context->transfer_syntax);
+    if (!prepared) co_return;  // dead-lettered with the reason
+    sop_instance_uid = prepared->sop_instance_uid;
+    if (prepared->file.empty()) {
+      source = std::span<const std::uint8_t>(prepared->bytes);
+    } else {
+      source = net::FileRange{prepared->file, prepared->dataset_offset, prepared->dataset_bytes};
     }
-    encoded = std::move(result.value());
-    source = std::span<const std::uint8_t>(encoded);
   }
   const std::uint64_t bytes_before = association.bytes_sent();
   const auto started = std::chrono::steady_clock::now();
   auto response =
-      co_await association.Store(context->id, item->sop_class_uid, item->sop_instance_uid, source);
+      co_await association.Store(context->id, item->sop_class_uid, sop_instance_uid, source);
   lane.last_used = std::chrono::steady_clock::now();
   ++lane.sent_on_association;
   if (!response) {
@@ -183,6 +195,47 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
   std::string reason = "C-STORE status " + dimse::FormatStatus(status);
   if (!response.value().error_comment.empty()) reason += ": " + response.value().error_comment;
   destination_.Failed(item, outcome, reason);
+}
+
+asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::Prepare(
+    const QueuedInstancePtr& item, const std::string& target_uid) {
+  const config::TranscodeProfile* profile = Profile(item->route.transcode_profile);
+  const DatasetPreparer& preparer = services_.preparer;
+  const std::string destination = destination_.name();
+  // A named job, not a temporary in the co_await expression: GCC 12 destroys such temporaries
+  // twice when the coroutine resumes on another thread.
+  auto job = [&preparer, item, destination, target_uid, profile] {
+    return preparer.Prepare(*item, destination, target_uid, profile);
+  };
+  auto prepared = co_await services_.pool.Run(std::move(job));
+  const codecs::TransferSyntax* stored = codecs::FindTransferSyntax(item->transfer_syntax_uid);
+  const codecs::TransferSyntax* target = codecs::FindTransferSyntax(target_uid);
+  const bool transcoding = target_uid != item->transfer_syntax_uid && stored && target &&
+                           (stored->encapsulated || target->encapsulated);
+  if (!prepared) {
+    if (transcoding) {
+      services_.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "failed");
+    }
+    destination_.Failed(item, DeliveryOutcome::kPermanent,
+                        (transcoding ? "transcoding to " + target_uid + " failed: "
+                                     : std::string("preparing the dataset failed: ")) +
+                            prepared.error());
+    co_return std::nullopt;
+  }
+  if (const auto& outcome = prepared->transcode) {
+    services_.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "ok");
+    services_.metrics.Frames(outcome->frames, outcome->decode_seconds + outcome->encode_seconds,
+                             outcome->encoded_bytes
+                                 ? static_cast<double>(outcome->native_bytes) /
+                                       static_cast<double>(outcome->encoded_bytes)
+                                 : 0.0);
+    if (outcome->lossy) {
+      log::Info("destination ", destination_.name(), ": lossy ", target_uid, " copy of ",
+                outcome->original_sop_instance_uid, " is the new instance ",
+                outcome->sop_instance_uid);
+    }
+  }
+  co_return std::move(prepared.value());
 }
 
 asio::awaitable<bool> DimseForwarder::OpenFor(Lane& lane,
@@ -250,15 +303,35 @@ asio::awaitable<void> DimseForwarder::CloseAssociation(Lane& lane) {
 bool DimseForwarder::Covers(const net::ScuAssociation& association,
                             const std::vector<QueuedInstancePtr>& batch) const {
   return std::all_of(batch.begin(), batch.end(), [&](const QueuedInstancePtr& item) {
-    return association.FindContext(item->sop_class_uid, Candidates(*item)).has_value();
+    return association.FindContext(item->sop_class_uid, Candidates(KeyOf(*item))).has_value();
   });
 }
 
-std::vector<std::string> DimseForwarder::Candidates(const QueuedInstance& item) const {
+DimseForwarder::ContextKey DimseForwarder::KeyOf(const QueuedInstance& item) {
+  return {item.sop_class_uid, item.transfer_syntax_uid, item.route.transcode_profile};
+}
+
+const config::TranscodeProfile* DimseForwarder::Profile(const std::string& name) const {
+  if (name.empty()) return nullptr;
+  for (const config::TranscodeProfile& profile : services_.profiles) {
+    if (profile.name == name) return &profile;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> DimseForwarder::Candidates(const ContextKey& key) const {
+  if (!key.transcode_profile.empty()) {
+    // The route asked for this encoding: that one only.
+    const config::TranscodeProfile* profile = Profile(key.transcode_profile);
+    if (!profile || !CanProduce(key.stored_transfer_syntax, profile->transfer_syntax, profile)) {
+      return {};
+    }
+    return {profile->transfer_syntax};
+  }
   std::vector<std::string> candidates;
   for (const std::string& entry : config_.transfer_syntaxes) {
-    const std::string& uid = entry == kStored ? item.transfer_syntax_uid : entry;
-    if (!CanEncode(item.transfer_syntax_uid, uid)) continue;
+    const std::string& uid = entry == kStored ? key.stored_transfer_syntax : entry;
+    if (!CanProduce(key.stored_transfer_syntax, uid, nullptr)) continue;
     if (std::find(candidates.begin(), candidates.end(), uid) == candidates.end()) {
       candidates.push_back(uid);
     }
@@ -268,38 +341,49 @@ std::vector<std::string> DimseForwarder::Candidates(const QueuedInstance& item) 
 
 std::vector<net::ProposedContext> DimseForwarder::Proposals(
     const std::vector<QueuedInstancePtr>& batch) {
-  std::vector<ContextKey> pairs;
+  std::vector<ContextKey> keys;
   {
     std::lock_guard lock(recent_mutex_);
     for (const QueuedInstancePtr& item : batch) {
-      const ContextKey key{item->sop_class_uid, item->transfer_syntax_uid};
+      const ContextKey key = KeyOf(*item);
       std::erase(recent_contexts_, key);
       recent_contexts_.push_front(key);
     }
     while (recent_contexts_.size() > kMaxProposedPairs) recent_contexts_.pop_back();
-    pairs.assign(recent_contexts_.begin(), recent_contexts_.end());
+    keys.assign(recent_contexts_.begin(), recent_contexts_.end());
   }
-  // One context with the stored syntax alone and one with the other candidates: a context
+  // The stored syntax in a context of its own, the other candidates in another: a context
   // accepts a single syntax, and the destination must be free to take the stored one.
   std::vector<net::ProposedContext> proposals;
-  for (const auto& [sop_class, stored] : pairs) {
-    QueuedInstance probe;
-    probe.transfer_syntax_uid = stored;
-    const std::vector<std::string> candidates = Candidates(probe);
+  for (const ContextKey& key : keys) {
+    const std::vector<std::string> candidates = Candidates(key);
     std::vector<std::string> others;
     bool offers_stored = false;
     for (const std::string& uid : candidates) {
-      if (uid == stored) {
+      if (uid == key.stored_transfer_syntax) {
         offers_stored = true;
       } else {
         others.push_back(uid);
       }
     }
-    if (offers_stored) proposals.push_back({sop_class, {stored}});
-    if (!others.empty()) proposals.push_back({sop_class, others});
-    if (candidates.empty()) proposals.push_back({sop_class, {stored}});
+    if (offers_stored) proposals.push_back({key.sop_class_uid, {key.stored_transfer_syntax}});
+    if (!others.empty()) proposals.push_back({key.sop_class_uid, others});
+    // Nothing producible: propose what is stored anyway, so that the answer tells a refused
+    // SOP class from a refused syntax in the dead-letter reason.
+    if (candidates.empty()) {
+      proposals.push_back({key.sop_class_uid, {key.stored_transfer_syntax}});
+    }
   }
-  return proposals;
+  // Several keys can ask for the same context (same SOP class and syntaxes): propose it once.
+  std::vector<net::ProposedContext> unique;
+  for (net::ProposedContext& proposal : proposals) {
+    const bool seen = std::any_of(unique.begin(), unique.end(), [&](const auto& other) {
+      return other.abstract_syntax == proposal.abstract_syntax &&
+             other.transfer_syntaxes == proposal.transfer_syntaxes;
+    });
+    if (!seen) unique.push_back(std::move(proposal));
+  }
+  return unique;
 }
 
 net::ScuPeer DimseForwarder::Peer() const {

@@ -19,16 +19,27 @@
 #include <vector>
 
 #include "router/config/config.h"
+#include "router/forward/dataset_preparer.h"
 #include "router/forward/destination.h"
 #include "router/forward/forwarder.h"
+#include "router/forward/transcode_pool.h"
+#include "router/metrics/transcode_metrics.h"
 #include "router/net/scu_association.h"
 
 namespace conduit::forward {
 
+// What every forwarder shares: the transcode profiles, the pool and the preparer.
+struct PreparationServices {
+  const std::vector<config::TranscodeProfile>& profiles;
+  TranscodePool& pool;
+  const DatasetPreparer& preparer;
+  metrics::TranscodeMetrics& metrics;
+};
+
 class DimseForwarder final : public Forwarder {
  public:
   DimseForwarder(boost::asio::io_context& io, Destination& destination,
-                 const config::DestinationConfig& config);
+                 const config::DestinationConfig& config, PreparationServices& services);
   ~DimseForwarder() override;
 
   void Start() override;
@@ -45,9 +56,15 @@ class DimseForwarder final : public Forwarder {
     std::uint32_t sent_on_association = 0;
     std::chrono::steady_clock::time_point last_used;
   };
-  // A (SOP class, stored transfer syntax) pair the destination has been sent recently: proposed
-  // on every new association so that a warm one fits the next instances too.
-  using ContextKey = std::pair<std::string, std::string>;
+  // What decides the presentation contexts an instance needs: SOP class, stored transfer
+  // syntax and transcode profile. Those sent recently are proposed on every new association so
+  // that a warm one fits the next instances too.
+  struct ContextKey {
+    std::string sop_class_uid;
+    std::string stored_transfer_syntax;
+    std::string transcode_profile;
+    friend bool operator==(const ContextKey&, const ContextKey&) = default;
+  };
 
   boost::asio::awaitable<void> RunLane(Lane& lane);
   boost::asio::awaitable<void> SendBatch(Lane& lane, std::vector<QueuedInstancePtr> batch);
@@ -57,14 +74,21 @@ class DimseForwarder final : public Forwarder {
   boost::asio::awaitable<void> CloseAssociation(Lane& lane);
   bool Covers(const net::ScuAssociation& association,
               const std::vector<QueuedInstancePtr>& batch) const;
-  // Transfer syntaxes this instance can be sent in, in the destination's preference order.
-  std::vector<std::string> Candidates(const QueuedInstance& item) const;
+  // Transfer syntaxes this instance can be sent in, in the destination's preference order (or
+  // the one its route's transcode profile names).
+  std::vector<std::string> Candidates(const ContextKey& key) const;
+  const config::TranscodeProfile* Profile(const std::string& name) const;
+  static ContextKey KeyOf(const QueuedInstance& item);
+  // Prepares (edits, converts, transcodes) on the pool; what to send and under which UID.
+  boost::asio::awaitable<std::optional<PreparedDataset>> Prepare(const QueuedInstancePtr& item,
+                                                                 const std::string& target_uid);
   std::vector<net::ProposedContext> Proposals(const std::vector<QueuedInstancePtr>& batch);
   net::ScuPeer Peer() const;
 
   boost::asio::io_context& io_;
   Destination& destination_;
   const config::DestinationConfig& config_;
+  PreparationServices& services_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> running_lanes_{0};

@@ -9,7 +9,6 @@
 #include <set>
 #include <sstream>
 
-#include "router/forward/dimse_forwarder.h"
 #include "router/log/log.h"
 #include "router/spool/header_reader.h"
 #include "router/spool/spool_usage.h"
@@ -53,13 +52,19 @@ admin::AdminReply Error(std::string text) { return admin::AdminReply{false, std:
 ForwardingService::ForwardingService(const config::Config& config,
                                      const std::filesystem::path& committed_directory,
                                      spool::SpoolUsage& usage, boost::asio::io_context& io,
-                                     metrics::ForwardMetrics& metrics)
+                                     metrics::ForwardMetrics& metrics,
+                                     metrics::TranscodeMetrics& transcode_metrics)
     : config_(config),
       committed_directory_(committed_directory),
       journal_directory_(config.spool.directory / "queues"),
       usage_(usage),
       io_(io),
       metrics_(metrics),
+      pool_(config.transcoding.threads != 0 ? config.transcoding.threads
+                                            : std::max(1U, std::thread::hardware_concurrency()),
+            transcode_metrics),
+      preparer_(config.spool.directory),
+      preparation_{config.transcoding.profiles, pool_, preparer_, transcode_metrics},
       tick_strand_(boost::asio::make_strand(io)),
       tick_timer_(tick_strand_) {
   std::filesystem::create_directories(journal_directory_);
@@ -138,7 +143,8 @@ ForwardRecoverySummary ForwardingService::Recover() {
       ++summary.unrouted;
       continue;
     }
-    SpooledFile file{entry.path(), entry.file_size(), 0};
+    SpooledFile file{entry.path(), entry.file_size(), 0, {}};
+    for (const rules::Route& route : record->routes) file.destinations.push_back(route.destination);
     for (QueuedInstancePtr& item : ItemsFor(*record, entry.path(), file.bytes)) {
       Destination& destination = DestinationNamed(item->route.destination);
       const auto& states = destination.journal().recovered();
@@ -167,6 +173,7 @@ ForwardRecoverySummary ForwardingService::Recover() {
       files_.emplace(id, std::move(file));
     }
   }
+  preparer_.RemoveOrphans([&](const std::string& id) { return spooled_ids.contains(id); });
   std::lock_guard lock(destinations_mutex_);
   for (auto& [name, destination] : destinations_) {
     if (const std::error_code error = destination->journal().Compact(
@@ -191,8 +198,8 @@ void ForwardingService::Start() {
     std::lock_guard lock(destinations_mutex_);
     for (auto& [name, destination] : destinations_) {
       if (!destination->config()) continue;
-      forwarders_.push_back(
-          std::make_unique<DimseForwarder>(io_, *destination, *destination->config()));
+      forwarders_.push_back(std::make_unique<DimseForwarder>(io_, *destination,
+                                                             *destination->config(), preparation_));
     }
   }
   for (const auto& forwarder : forwarders_) forwarder->Start();
@@ -219,7 +226,10 @@ void ForwardingService::Enqueue(const spool::SpoolRecord& record, std::uint64_t 
   std::vector<QueuedInstancePtr> items = ItemsFor(record, file, file_bytes);
   {
     std::lock_guard lock(files_mutex_);
-    files_.emplace(record.spool_id, SpooledFile{file, file_bytes, items.size()});
+    SpooledFile spooled{file, file_bytes, items.size(), {}};
+    for (const rules::Route& route : record.routes)
+      spooled.destinations.push_back(route.destination);
+    files_.emplace(record.spool_id, std::move(spooled));
   }
   const Clock::time_point now = Clock::now();
   for (QueuedInstancePtr& item : items) {
@@ -289,6 +299,7 @@ void ForwardingService::RunHousekeepingOnce() {
       continue;
     }
     usage_.RemoveCommitted(file.bytes);
+    preparer_.Forget(file.path.stem().string(), file.destinations);
   }
 }
 

@@ -20,9 +20,13 @@
 
 #include "router/admin/admin_server.h"
 #include "router/config/config.h"
+#include "router/forward/dataset_preparer.h"
 #include "router/forward/destination.h"
+#include "router/forward/dimse_forwarder.h"
 #include "router/forward/forwarder.h"
+#include "router/forward/transcode_pool.h"
 #include "router/metrics/forward_metrics.h"
+#include "router/metrics/transcode_metrics.h"
 #include "router/spool/spool_record.h"
 
 namespace conduit::spool {
@@ -44,7 +48,7 @@ class ForwardingService {
  public:
   ForwardingService(const config::Config& config, const std::filesystem::path& committed_directory,
                     spool::SpoolUsage& usage, boost::asio::io_context& io,
-                    metrics::ForwardMetrics& metrics);
+                    metrics::ForwardMetrics& metrics, metrics::TranscodeMetrics& transcode_metrics);
   ~ForwardingService();  // stops the housekeeping thread; call Stop() and stop the io_context first
   ForwardingService(const ForwardingService&) = delete;
   ForwardingService& operator=(const ForwardingService&) = delete;
@@ -69,6 +73,7 @@ class ForwardingService {
     std::filesystem::path path;
     std::uint64_t bytes = 0;
     std::size_t destinations_owing = 0;
+    std::vector<std::string> destinations;  // routed to (their transcoded copies go with it)
   };
 
   Destination& DestinationNamed(const std::string& name);  // creates an unconfigured one
@@ -88,6 +93,9 @@ class ForwardingService {
   spool::SpoolUsage& usage_;
   boost::asio::io_context& io_;
   metrics::ForwardMetrics& metrics_;
+  TranscodePool pool_;
+  DatasetPreparer preparer_;
+  PreparationServices preparation_;
 
   std::mutex destinations_mutex_;  // guards the map (unconfigured names can appear at recovery)
   std::map<std::string, std::unique_ptr<Destination>> destinations_;

@@ -12,8 +12,9 @@ rules::RuleContext MakeRuleContext(const config::Config& config) {
   for (const config::DestinationConfig& destination : config.destinations) {
     context.destinations.insert(destination.name);
   }
-  // Transcode profiles arrive with the transcoding pipeline; until then a rule naming one is
-  // refused at load time rather than silently sending untranscoded data.
+  for (const config::TranscodeProfile& profile : config.transcoding.profiles) {
+    context.transcode_profiles.insert(profile.name);
+  }
   return context;
 }
 

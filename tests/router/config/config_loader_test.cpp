@@ -767,3 +767,33 @@ TEST(ConfigLoaderJunkTest, JunkThatYamlReadsAsNothingIsAnErrorNotDefaults) {
 
 }  // namespace
 }  // namespace conduit::config
+
+namespace conduit::config {
+namespace {
+
+TEST(ConfigLoaderTranscodingTest, ParsesProfilesAndRefusesLossyByAccident) {
+  const Config config = Load(
+      "transcoding:\n  threads: 3\n  profiles:\n"
+      "    - {name: htj2k, transfer_syntax: 1.2.840.10008.1.2.4.201}\n"
+      "    - {name: tele, transfer_syntax: 1.2.840.10008.1.2.4.50, lossy: true, quality: 80}\n");
+  EXPECT_EQ(config.transcoding.threads, 3U);
+  ASSERT_EQ(config.transcoding.profiles.size(), 2U);
+  EXPECT_EQ(config.transcoding.profiles[0].transfer_syntax, "1.2.840.10008.1.2.4.201");
+  EXPECT_FALSE(config.transcoding.profiles[0].lossy);
+  EXPECT_TRUE(config.transcoding.profiles[1].lossy);
+  EXPECT_EQ(config.transcoding.profiles[1].quality, 80);
+
+  ExpectOneError(
+      "transcoding:\n  profiles:\n    - {name: jpeg, transfer_syntax: 1.2.840.10008.1.2.4.50}\n", 3,
+      37, "JPEG Baseline (Process 1) is lossy: add 'lossy: true'");
+  ExpectOneError(
+      "transcoding:\n  profiles:\n    - {name: mpeg, transfer_syntax: 1.2.840.10008.1.2.4.100}\n",
+      3, 37, "cannot be a transcoding target");
+  ExpectOneError(
+      "transcoding:\n  profiles:\n    - {name: a, transfer_syntax: 1.2.840.10008.1.2.5}\n"
+      "    - {name: a, transfer_syntax: 1.2.840.10008.1.2.5}\n",
+      4, 7, "transcode profile 'a' is defined twice");
+}
+
+}  // namespace
+}  // namespace conduit::config

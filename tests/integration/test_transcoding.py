@@ -1,0 +1,138 @@
+"""The transcoding pipeline behind the DIMSE forwarder, with real peers: routes that ask for a
+transcode profile, a destination that takes only uncompressed data for a compressed instance,
+lossy output with its new SOP Instance UID, and independent decoders (GDCM's gdcmconv, pydicom)
+and dciodvfy checking what we wrote."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu
+from test_forwarding import (association_profile, destination, forking_scp, route_all_rules,
+                             sop_uid, wait_spool_empty)
+
+CORPUS = Path("/usr/lib/python3/dist-packages/pydicom/data/test_files")
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+
+
+def profile_rules(tmp_path: Path, profile: str) -> Path:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - name: compressed\n    route:\n"
+                     f"      - destination: pacs\n        transcode: {profile}\n")
+    return rules
+
+
+def raw_pixels(path: Path, tmp_path: Path):
+    """Pixels as GDCM decodes them (gdcmconv --raw), read with pydicom: an independent decoder."""
+    import pydicom
+    raw = tmp_path / (path.name + ".raw.dcm")
+    done = subprocess.run(["gdcmconv", "--raw", str(path), str(raw)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return pydicom.dcmread(raw).pixel_array
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    done = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return sorted({line.split(" - ", 1)[-1] for line in (done.stdout + done.stderr).splitlines()
+                   if line.startswith("Error")})
+
+
+def test_route_profile_jpeg_ls_lossless_arrives_pixel_identical(start_conduit, tmp_path):
+    import pydicom
+    scp = forking_scp(tmp_path)
+    try:
+        conduit = start_conduit({
+            "rules": {"file": str(profile_rules(tmp_path, "jls"))},
+            "destinations": [destination("pacs", scp)],
+            "transcoding": {"profiles": [{"name": "jls", "transfer_syntax": JPEG_LS_LOSSLESS}]},
+        })
+        prefix = make_uid(21)
+        files = [make_instance(tmp_path / f"{i}.dcm", sop_instance_uid=f"{prefix}.{i}",
+                               pixel_bytes=256 * 64, seed=i) for i in range(4)]
+        assert run_storescu(conduit.port, files).returncode == 0
+        wait_spool_empty(conduit)
+        received = scp.files()
+        assert len(received) == 4
+        for path in received:
+            ds = pydicom.dcmread(path)
+            assert ds.file_meta.TransferSyntaxUID == JPEG_LS_LOSSLESS
+            assert "LossyImageCompression" not in ds or ds.LossyImageCompression == "00"
+            original = next(f for f in files if sop_uid(f) == ds.SOPInstanceUID)
+            assert (raw_pixels(path, tmp_path) == pydicom.dcmread(original).pixel_array).all()
+            assert dciodvfy_errors(path) == dciodvfy_errors(original)
+        samples = parse_metrics(conduit.metrics_text())
+        assert metric_value(samples, "conduit_transcodes_total", outcome="ok",
+                            source=EXPLICIT_VR_LE, target=JPEG_LS_LOSSLESS) == 4
+        # The transcoded copies left with the instances.
+        assert list((conduit.spool / "transcoded").glob("*.dcm")) == []
+    finally:
+        scp.stop()
+
+
+def test_compressed_instance_is_decoded_for_a_destination_that_takes_only_uncompressed(
+        start_conduit, tmp_path):
+    import pydicom
+    profile = tmp_path / "explicit-only.cfg"
+    profile.write_text(association_profile("MRImageStorage", "LocalEndianExplicit"))
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    try:
+        conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
+                                 "destinations": [destination("pacs", scp)]})
+        source = CORPUS / "MR_small_jp2klossless.dcm"
+        done = run_storescu(conduit.port, [source], "-R", "-xv")  # sent as stored: JPEG 2000
+        assert done.returncode == 0, done.stderr
+        wait_spool_empty(conduit)
+        [received] = scp.files()
+        ds = pydicom.dcmread(received)
+        assert ds.file_meta.TransferSyntaxUID == EXPLICIT_VR_LE
+        assert (ds.pixel_array == pydicom.dcmread(CORPUS / "MR_small.dcm").pixel_array).all()
+    finally:
+        scp.stop()
+
+
+def test_lossy_profile_gives_a_new_instance_labelled_lossy_and_records_the_mapping(
+        start_conduit, tmp_path):
+    import pydicom
+    scp = forking_scp(tmp_path)
+    try:
+        conduit = start_conduit({
+            "rules": {"file": str(profile_rules(tmp_path, "teleradiology"))},
+            "destinations": [destination("pacs", scp)],
+            "transcoding": {"profiles": [{"name": "teleradiology", "transfer_syntax": JPEG_BASELINE,
+                                          "lossy": True, "quality": 85}]},
+        })
+        original = make_instance(tmp_path / "sc.dcm", sop_instance_uid=make_uid(22, 1),
+                                 pixel_bytes=256 * 256, seed=3)
+        assert run_storescu(conduit.port, [original]).returncode == 0
+        wait_spool_empty(conduit)
+        [received] = scp.files()
+        ds = pydicom.dcmread(received)
+        assert ds.file_meta.TransferSyntaxUID == JPEG_BASELINE
+        assert ds.LossyImageCompression == "01"
+        assert ds.LossyImageCompressionMethod == "ISO_10918_1"
+        assert float(ds.LossyImageCompressionRatio) > 1
+        assert ds.SOPInstanceUID != sop_uid(original)
+        assert ds.SOPInstanceUID.startswith("2.25.")
+        mapping = (conduit.spool / "lossy-uids.tsv").read_text().split("\t")
+        assert mapping[:3] == [sop_uid(original), ds.SOPInstanceUID, "pacs"]
+        assert f"is the new instance {ds.SOPInstanceUID}" in conduit.log()
+        raw = raw_pixels(received, tmp_path).astype(float)
+        expected = pydicom.dcmread(original).pixel_array.astype(float)
+        psnr = 10 * __import__("math").log10(255 ** 2 / max(((raw - expected) ** 2).mean(), 1e-9))
+        assert psnr > 25, psnr
+    finally:
+        scp.stop()
+
+
+def test_a_lossy_profile_must_say_lossy(tmp_path):
+    from conftest import CONDUIT_BIN
+    config = tmp_path / "conduit.yaml"
+    config.write_text('{"transcoding": {"profiles": [{"name": "jpeg", "transfer_syntax": '
+                      f'"{JPEG_BASELINE}"}}]}}}}\n')
+    done = subprocess.run([str(CONDUIT_BIN), "config", "check", str(config)], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2
+    assert "is lossy: add 'lossy: true'" in done.stderr + done.stdout

@@ -183,7 +183,7 @@ void WrapperDcmtkEncode(benchmark::State& state) {
 void RawDcmtkEncode(benchmark::State& state) {
   const bool lossless = state.range(0) != 0;
   // The DCMTK encoder takes a Uint16 buffer; a caller holding a byte frame has one aligned.
-  std::vector<Uint16> samples(CtSamples().begin(), CtSamples().end());
+  std::vector<Uint16> samples = CtSamples();
   for (auto _ : state) {
     const DJCodecParameter parameters(lossless ? ECC_lossyRGB : ECC_lossyYCbCr,
                                       EDC_photometricInterpretation, EUC_never, EPC_colorByPixel);

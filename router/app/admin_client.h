@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "router/admin/admin_server.h"
 #include "codecs/result.h"
+#include "router/admin/admin_server.h"
 
 namespace conduit::app {
 

@@ -25,6 +25,13 @@ constexpr std::size_t kMaxProposedPairs = 60;
 // How long an idle lane sleeps when it has no association to watch: Wake() ends it early.
 constexpr std::chrono::hours kIdleSleep{1};
 
+// Compressed pixel data, or a deflated dataset: sent as stored unless the destination refuses
+// that (then decoded / inflated), rather than offered alongside the uncompressed syntaxes.
+bool IsCompressed(const std::string& uid) {
+  const codecs::TransferSyntax* syntax = codecs::FindTransferSyntax(uid);
+  return syntax && (syntax->encapsulated || syntax->deflated);
+}
+
 }  // namespace
 
 DimseForwarder::Lane::Lane(asio::io_context& io)
@@ -112,7 +119,11 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
       destination_.Return({batch.begin() + static_cast<std::ptrdiff_t>(i), batch.end()});
       co_return;
     }
-    co_await SendOne(lane, batch[i]);
+    if (!co_await SendOne(lane, batch[i])) {
+      destination_.Return({batch.begin() + static_cast<std::ptrdiff_t>(i) + 1, batch.end()});
+      co_await CloseAssociation(lane);
+      co_return;
+    }
   }
   if (config_.max_instances_per_association != 0 &&
       lane.sent_on_association >= config_.max_instances_per_association) {
@@ -120,11 +131,22 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
   }
 }
 
-asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item) {
+asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item) {
   net::ScuAssociation& association = *lane.association;
   const ContextKey key = KeyOf(*item);
   const std::vector<std::string> candidates = Candidates(key);
   const auto context = association.FindContext(item->sop_class_uid, candidates);
+  if (!context && key.transcode_profile.empty() && IsCompressed(item->transfer_syntax_uid) &&
+      !NeedsDecode(key)) {
+    // Refused as stored: offer it decoded on the next association (issue: the pipeline is used
+    // when a destination accepts none of the syntaxes the instance is stored in).
+    {
+      std::lock_guard lock(recent_mutex_);
+      decode_keys_.push_back(key);
+    }
+    destination_.Return({item});
+    co_return false;
+  }
   if (!context) {
     std::string reason;
     if (!key.transcode_profile.empty() && !Profile(key.transcode_profile)) {
@@ -141,7 +163,7 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
                (candidates.size() > 1 ? ", ..." : "") + ")";
     }
     destination_.Failed(item, DeliveryOutcome::kPermanent, reason);
-    co_return;
+    co_return true;
   }
   // Streamed straight from the spool when it can be; prepared on the pool otherwise.
   std::optional<PreparedDataset> prepared;
@@ -153,12 +175,12 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
     auto offset = spool::ReadDatasetOffset(item->file);
     if (!offset) {
       destination_.Failed(item, DeliveryOutcome::kPermanent, offset.error());
-      co_return;
+      co_return true;
     }
     source = net::FileRange{item->file, offset.value(), item->file_bytes - offset.value()};
   } else {
     prepared = co_await Prepare(item, context->transfer_syntax);
-    if (!prepared) co_return;  // dead-lettered with the reason
+    if (!prepared) co_return true;  // dead-lettered with the reason
     sop_instance_uid = prepared->sop_instance_uid;
     if (prepared->file.empty()) {
       source = std::span<const std::uint8_t>(prepared->bytes);
@@ -181,7 +203,7 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
       destination_.ConnectionFailed(error.detail);
     }
     if (!association.is_open()) destination_.metrics().AssociationClosed();
-    co_return;
+    co_return true;
   }
   const double seconds = std::chrono::duration<double>(lane.last_used - started).count();
   destination_.metrics().Sent(response.value().status, seconds,
@@ -190,11 +212,12 @@ asio::awaitable<void> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
   const DeliveryOutcome outcome = ClassifyStoreStatus(status, config_.warning_is_success);
   if (outcome == DeliveryOutcome::kDelivered) {
     destination_.Delivered(item);
-    co_return;
+    co_return true;
   }
   std::string reason = "C-STORE status " + dimse::FormatStatus(status);
   if (!response.value().error_comment.empty()) reason += ": " + response.value().error_comment;
   destination_.Failed(item, outcome, reason);
+  co_return true;
 }
 
 asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::Prepare(
@@ -328,15 +351,25 @@ std::vector<std::string> DimseForwarder::Candidates(const ContextKey& key) const
     }
     return {profile->transfer_syntax};
   }
+  // A compressed instance is offered as stored, or, once the destination refused that,
+  // decoded to the configured uncompressed syntaxes.
+  const bool compressed = IsCompressed(key.stored_transfer_syntax);
+  const bool decode = compressed && NeedsDecode(key);
   std::vector<std::string> candidates;
   for (const std::string& entry : config_.transfer_syntaxes) {
     const std::string& uid = entry == kStored ? key.stored_transfer_syntax : entry;
     if (!CanProduce(key.stored_transfer_syntax, uid, nullptr)) continue;
+    if (compressed && (uid == key.stored_transfer_syntax) == decode) continue;
     if (std::find(candidates.begin(), candidates.end(), uid) == candidates.end()) {
       candidates.push_back(uid);
     }
   }
   return candidates;
+}
+
+bool DimseForwarder::NeedsDecode(const ContextKey& key) const {
+  std::lock_guard lock(recent_mutex_);
+  return std::find(decode_keys_.begin(), decode_keys_.end(), key) != decode_keys_.end();
 }
 
 std::vector<net::ProposedContext> DimseForwarder::Proposals(

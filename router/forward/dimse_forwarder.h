@@ -68,7 +68,9 @@ class DimseForwarder final : public Forwarder {
 
   boost::asio::awaitable<void> RunLane(Lane& lane);
   boost::asio::awaitable<void> SendBatch(Lane& lane, std::vector<QueuedInstancePtr> batch);
-  boost::asio::awaitable<void> SendOne(Lane& lane, const QueuedInstancePtr& item);
+  // false when the lane must open a new association before it sends anything else (the item
+  // went back to the queue to be sent in another transfer syntax).
+  boost::asio::awaitable<bool> SendOne(Lane& lane, const QueuedInstancePtr& item);
   boost::asio::awaitable<bool> OpenFor(Lane& lane, const std::vector<QueuedInstancePtr>& batch);
   boost::asio::awaitable<void> Probe(Lane& lane);
   boost::asio::awaitable<void> CloseAssociation(Lane& lane);
@@ -77,6 +79,7 @@ class DimseForwarder final : public Forwarder {
   // Transfer syntaxes this instance can be sent in, in the destination's preference order (or
   // the one its route's transcode profile names).
   std::vector<std::string> Candidates(const ContextKey& key) const;
+  bool NeedsDecode(const ContextKey& key) const;
   const config::TranscodeProfile* Profile(const std::string& name) const;
   static ContextKey KeyOf(const QueuedInstance& item);
   // Prepares (edits, converts, transcodes) on the pool; what to send and under which UID.
@@ -92,8 +95,13 @@ class DimseForwarder final : public Forwarder {
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> running_lanes_{0};
-  std::mutex recent_mutex_;
+  mutable std::mutex recent_mutex_;
   std::deque<ContextKey> recent_contexts_;
+  // Compressed instances whose stored syntax this destination refused: from then on they are
+  // offered decoded (uncompressed) instead. Offering both at once does not work: some PACS
+  // (Orthanc) accept one context per SOP class and prefer the uncompressed one, which would
+  // decode instances that could have gone as they are.
+  std::vector<ContextKey> decode_keys_;
 };
 
 }  // namespace conduit::forward

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "router/net/pdu.h"
 #include "codecs/result.h"
+#include "router/net/pdu.h"
 
 namespace conduit::net {
 

@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
+#include "codecs/result.h"
 #include "router/net/pdu.h"
 #include "router/net/pdu_codec.h"
-#include "codecs/result.h"
 
 namespace conduit::net {
 

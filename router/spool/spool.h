@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "router/config/config.h"
 #include "codecs/result.h"
+#include "router/config/config.h"
 #include "router/spool/incoming_instance.h"
 #include "router/spool/part10_header.h"
 #include "router/spool/spool_usage.h"

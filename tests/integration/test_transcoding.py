@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu
+from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu, wait_until
 from test_forwarding import (association_profile, destination, forking_scp, route_all_rules,
                              sop_uid, wait_spool_empty)
 
@@ -136,3 +136,116 @@ def test_a_lossy_profile_must_say_lossy(tmp_path):
                           text=True, timeout=30)
     assert done.returncode == 2
     assert "is lossy: add 'lossy: true'" in done.stderr + done.stdout
+
+
+# Lossless profiles whose output DCMTK's storescp accepts (it does not know the HTJ2K UIDs).
+LOSSLESS_PROFILES = {
+    "rle": "1.2.840.10008.1.2.5",
+    "jpeg-lossless": "1.2.840.10008.1.2.4.70",
+    "jpeg-ls": "1.2.840.10008.1.2.4.80",
+    "j2k": "1.2.840.10008.1.2.4.90",
+}
+
+
+def test_every_lossless_profile_is_read_back_identically_by_gdcm(start_conduit, tmp_path):
+    import pydicom
+    scp = forking_scp(tmp_path)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n" + "".join(
+        f"  - name: to-{name}\n    when: {{ attribute: PatientID, equals: {name} }}\n"
+        f"    route:\n      - destination: pacs\n        transcode: {name}\n"
+        for name in LOSSLESS_PROFILES))
+    try:
+        conduit = start_conduit({
+            "rules": {"file": str(rules)},
+            "destinations": [destination("pacs", scp)],
+            "transcoding": {"profiles": [{"name": name, "transfer_syntax": uid}
+                                         for name, uid in LOSSLESS_PROFILES.items()]},
+        })
+        files = {}
+        for i, name in enumerate(LOSSLESS_PROFILES):
+            path = make_instance(tmp_path / f"{name}.dcm", sop_instance_uid=make_uid(23, i),
+                                 pixel_bytes=256 * 100, seed=i)
+            ds = pydicom.dcmread(path)
+            ds.PatientID = name
+            ds.save_as(path)
+            files[sop_uid(path)] = (name, path)
+        assert run_storescu(conduit.port, [p for _, p in files.values()]).returncode == 0
+        wait_spool_empty(conduit)
+        assert len(scp.files()) == len(LOSSLESS_PROFILES)
+        for received in scp.files():
+            ds = pydicom.dcmread(received)
+            name, original = files[ds.SOPInstanceUID]
+            assert ds.file_meta.TransferSyntaxUID == LOSSLESS_PROFILES[name]
+            assert (raw_pixels(received, tmp_path) == pydicom.dcmread(original).pixel_array).all(), name
+            assert dciodvfy_errors(received) == dciodvfy_errors(original), name
+    finally:
+        scp.stop()
+
+
+def test_a_corrupt_compressed_instance_is_dead_lettered_with_the_codec_error(start_conduit,
+                                                                             tmp_path):
+    profile = tmp_path / "explicit-only.cfg"
+    profile.write_text(association_profile("SecondaryCaptureImageStorage", "LocalEndianExplicit"))
+    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    try:
+        conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
+                                 "destinations": [destination("pacs", scp)]})
+        # Its codestream declares 4292730882 tiles: OpenJPEG refuses it.
+        broken = CORPUS / "JPEG2000-embedded-sequence-delimiter.dcm"
+        assert run_storescu(conduit.port, [broken], "-R", "-xw").returncode == 0
+        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
+                                        "conduit_forward_dead_lettered_total",
+                                        destination="pacs") == 1,
+                   20.0, interval=0.1, what="the instance to be dead-lettered")
+        assert "transcoding to 1.2.840.10008.1.2.1 failed: frame 0: JPEG 2000 decode" in \
+            conduit.log()
+        samples = parse_metrics(conduit.metrics_text())
+        assert metric_value(samples, "conduit_transcodes_total", outcome="failed",
+                            source="1.2.840.10008.1.2.4.91", target=EXPLICIT_VR_LE) == 1
+        assert scp.files() == []
+    finally:
+        scp.stop()
+
+
+def test_htj2k_profile_arrives_at_a_receiver_that_takes_htj2k_and_decodes_identically(
+        start_conduit, tmp_path):
+    """DCMTK 3.6.7, Orthanc 1.10 and GDCM 3.0 do not know the HTJ2K UIDs; a second Conduit
+    does (its registry has them). What it spools is taken apart by pydicom and the frame decoded
+    by OpenJPEG's opj_decompress (our encoder is OpenJPH)."""
+    import pydicom
+    receiver = start_conduit(name="receiver")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - name: archive\n    route:\n"
+                     "      - destination: archive\n        transcode: htj2k\n")
+    sender = start_conduit({
+        "rules": {"file": str(rules)},
+        "destinations": [{"name": "archive", "host": "127.0.0.1", "port": receiver.port,
+                          "called_ae": receiver.ae_title}],
+        "transcoding": {"profiles": [{"name": "htj2k",
+                                      "transfer_syntax": "1.2.840.10008.1.2.4.202"}]},
+    }, name="sender")
+    original = make_instance(tmp_path / "ct.dcm", sop_instance_uid=make_uid(24, 1),
+                             pixel_bytes=256 * 128, seed=9)
+    assert run_storescu(sender.port, [original]).returncode == 0
+    wait_spool_empty(sender)
+    [spooled] = receiver.instances()
+    assert pydicom.dcmread(spooled).file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.202"
+    assert (htj2k_pixels(spooled, tmp_path) == pydicom.dcmread(original).pixel_array).all()
+
+
+def htj2k_pixels(path: Path, tmp_path: Path):
+    """The first frame, split out of the encapsulated pixel data by pydicom, decoded by
+    opj_decompress into a PGM."""
+    import numpy as np
+    import pydicom
+    from pydicom.encaps import generate_pixel_data_frame
+    ds = pydicom.dcmread(path)
+    codestream = tmp_path / "frame.j2c"
+    codestream.write_bytes(next(generate_pixel_data_frame(ds.PixelData, 1)))
+    image = tmp_path / "frame.pgm"
+    done = subprocess.run(["opj_decompress", "-i", str(codestream), "-o", str(image)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    header, _, data = image.read_bytes().partition(b"\n255\n")  # 8-bit PGM: "P5\nW H\n255\n"
+    return np.frombuffer(data, dtype=np.uint8).reshape(ds.Rows, ds.Columns)

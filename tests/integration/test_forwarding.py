@@ -90,6 +90,18 @@ def wait_spool_empty(conduit, timeout: float = 30.0) -> None:
                what="the spool to empty (every destination confirmed)")
 
 
+def wait_for_metric(conduit, name: str, value: float, timeout: float = 20.0, **labels) -> None:
+    wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()), name, **labels) == value,
+               timeout, interval=0.1, what=f"{name}{labels} to reach {value}")
+
+
+def ct_only_scp(tmp_path: Path) -> StoreScp:
+    """A PACS that refuses every SOP class but CT Image Storage."""
+    profile = tmp_path / "ct-only.cfg"
+    profile.write_text(CT_ONLY_PROFILE)
+    return forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+
+
 def test_routed_instances_reach_both_destinations_and_leave_the_spool(start_conduit, tmp_path):
     a = forking_scp(tmp_path, name="scp_a")
     b = forking_scp(tmp_path, name="scp_b")
@@ -146,19 +158,15 @@ def test_destination_down_at_start_gets_everything_once_it_is_up(start_conduit, 
 
 
 def test_refused_sop_class_is_dead_lettered_then_retried_after_the_fix(start_conduit, tmp_path):
-    profile = tmp_path / "ct-only.cfg"
-    profile.write_text(CT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    scp = ct_only_scp(tmp_path)
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})
         ct = make_study(tmp_path / "ct", 4, sop_class=CT_IMAGE_STORAGE, tag=1)
         sc = make_study(tmp_path / "sc", 3, sop_class=SECONDARY_CAPTURE, tag=2)
         assert run_storescu(conduit.port, ct + sc).returncode == 0
-        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
-                                        "conduit_forward_dead_lettered_total",
-                                        destination="pacs") == 3,
-                   20.0, interval=0.1, what="the three refused instances to be dead-lettered")
+        wait_for_metric(conduit, "conduit_forward_dead_lettered_total", 3,
+                        destination="pacs")
         wait_until(lambda: len(scp.files()) == 4, 10.0, interval=0.1, what="the CT instances")
         assert received_sop_uids(scp) == {sop_uid(f) for f in ct}
         # Kept in the spool, listed with the reason, not retried on their own.
@@ -183,18 +191,14 @@ def test_refused_sop_class_is_dead_lettered_then_retried_after_the_fix(start_con
 
 
 def test_purge_drops_dead_letters_and_releases_their_files(start_conduit, tmp_path):
-    profile = tmp_path / "ct-only.cfg"
-    profile.write_text(CT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    scp = ct_only_scp(tmp_path)
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})
         sc = make_study(tmp_path / "sc", 2, sop_class=SECONDARY_CAPTURE)
         assert run_storescu(conduit.port, sc).returncode == 0
-        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
-                                        "conduit_forward_dead_lettered_total",
-                                        destination="pacs") == 2,
-                   20.0, interval=0.1, what="dead letters")
+        wait_for_metric(conduit, "conduit_forward_dead_lettered_total", 2,
+                        destination="pacs")
         refused = queue_cli(conduit, "purge", "pacs")
         assert refused.returncode == 2  # purge needs an explicit selection
         purged = queue_cli(conduit, "purge", "pacs", "--dead-letter")
@@ -356,18 +360,14 @@ def test_a_dead_destination_does_not_hold_up_the_others(start_conduit, tmp_path)
 
 
 def test_dead_letters_survive_a_restart_and_are_not_resent(start_conduit, tmp_path):
-    profile = tmp_path / "ct-only.cfg"
-    profile.write_text(CT_ONLY_PROFILE)
-    scp = forking_scp(tmp_path, extra_args=("-xf", str(profile), "P"))
+    scp = ct_only_scp(tmp_path)
     try:
         conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "pacs"))},
                                  "destinations": [destination("pacs", scp)]})
         sc = make_study(tmp_path / "sc", 2, sop_class=SECONDARY_CAPTURE)
         assert run_storescu(conduit.port, sc).returncode == 0
-        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
-                                        "conduit_forward_dead_lettered_total",
-                                        destination="pacs") == 2,
-                   20.0, interval=0.1, what="dead letters")
+        wait_for_metric(conduit, "conduit_forward_dead_lettered_total", 2,
+                        destination="pacs")
         assert conduit.stop() == 0
         conduit.start()
         shown = queue_cli(conduit, "show", "pacs")

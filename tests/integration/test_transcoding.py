@@ -7,9 +7,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu, wait_until
+from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu
 from test_forwarding import (association_profile, destination, forking_scp, route_all_rules,
-                             sop_uid, wait_spool_empty)
+                             sop_uid, wait_for_metric, wait_spool_empty)
 
 CORPUS = Path("/usr/lib/python3/dist-packages/pydicom/data/test_files")
 JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
@@ -194,10 +194,7 @@ def test_a_corrupt_compressed_instance_is_dead_lettered_with_the_codec_error(sta
         # Its codestream declares 4292730882 tiles: OpenJPEG refuses it.
         broken = CORPUS / "JPEG2000-embedded-sequence-delimiter.dcm"
         assert run_storescu(conduit.port, [broken], "-R", "-xw").returncode == 0
-        wait_until(lambda: metric_value(parse_metrics(conduit.metrics_text()),
-                                        "conduit_forward_dead_lettered_total",
-                                        destination="pacs") == 1,
-                   20.0, interval=0.1, what="the instance to be dead-lettered")
+        wait_for_metric(conduit, "conduit_forward_dead_lettered_total", 1, destination="pacs")
         assert "transcoding to 1.2.840.10008.1.2.1 failed: frame 0: JPEG 2000 decode" in \
             conduit.log()
         samples = parse_metrics(conduit.metrics_text())

@@ -48,8 +48,7 @@ struct Frame {
 };
 
 int Usage(const char* argv0) {
-  std::fprintf(stderr,
-               "usage: %s --syntax UID [--threads N] [--passes P] [--lossy] DIR\n", argv0);
+  std::fprintf(stderr, "usage: %s --syntax UID [--threads N] [--passes P] [--lossy] DIR\n", argv0);
   return 2;
 }
 

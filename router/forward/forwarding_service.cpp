@@ -74,6 +74,8 @@ ForwardingService::ForwardingService(const config::Config& config,
 }
 
 ForwardingService::~ForwardingService() {
+  // Jobs on the pool use the preparer and the items; they finish before either goes.
+  pool_.Join();
   {
     std::lock_guard lock(housekeeping_mutex_);
     housekeeping_stop_ = true;

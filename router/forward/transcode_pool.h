@@ -23,6 +23,9 @@ class TranscodePool {
   ~TranscodePool();  // waits for running jobs
 
   unsigned threads() const { return threads_; }
+  // Waits for the jobs already running or queued; their results go to executors that may have
+  // stopped (and are then dropped). For shutdown, before what the jobs use is destroyed.
+  void Join() { pool_.join(); }
 
   // Runs `job` on a worker and returns its result to the awaiting coroutine, on that
   // coroutine's own executor.

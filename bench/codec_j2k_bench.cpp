@@ -21,23 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/codec_bench_support.h"
 #include "codecs/htj2k_codec.h"
 #include "codecs/jpeg2000_codec.h"
 
 namespace {
 
+using conduit::bench::CtInfo;
 using conduit::codecs::EncodeOptions;
 using conduit::codecs::FrameCodec;
 using conduit::codecs::FrameInfo;
-
-FrameInfo CtInfo() {
-  FrameInfo info;
-  info.rows = 512;
-  info.columns = 512;
-  info.bits_allocated = 16;
-  info.bits_stored = 12;
-  return info;
-}
 
 // Smooth anatomy (a body ellipse, bone, fat) plus Gaussian noise, as in the codec tests.
 std::vector<std::uint8_t> MakeCtFrame() {

@@ -18,73 +18,30 @@
 #include <dcmtk/dcmjpeg/djeijg12.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/codec_bench_support.h"
 #include "codecs/dcmtk_jpeg_codec.h"
 #include "codecs/jpeg_baseline_codec.h"
 
 namespace {
 
+using conduit::bench::CtFrame;
+using conduit::bench::CtInfo;
+using conduit::bench::CtSamples;
 using conduit::codecs::EncodeOptions;
 using conduit::codecs::FrameCodec;
 using conduit::codecs::FrameInfo;
 
 constexpr int kQuality = 90;
 
-FrameInfo CtInfo() {
-  FrameInfo info;
-  info.rows = 512;
-  info.columns = 512;
-  info.bits_allocated = 16;
-  info.bits_stored = 12;
-  return info;
-}
-
 FrameInfo Mono8Info() {
   FrameInfo info = CtInfo();
   info.bits_allocated = 8;
   info.bits_stored = 8;
   return info;
-}
-
-// Air outside an elliptic body, soft tissue with slow variation, a brighter "bone" ring, and
-// Gaussian noise (the same frame as the other codec benches).
-std::vector<std::uint16_t> CtSamples() {
-  std::mt19937 random(42);
-  std::normal_distribution<double> noise(0, 12);
-  std::vector<std::uint16_t> samples(512 * 512);
-  for (int y = 0; y < 512; ++y) {
-    for (int x = 0; x < 512; ++x) {
-      const double dx = (x - 256) / 220.0;
-      const double dy = (y - 256) / 180.0;
-      const double r = std::sqrt(dx * dx + dy * dy);
-      double value = 24;  // air
-      if (r < 1) {
-        value = 1040 + 60 * std::sin(x * 0.03) * std::cos(y * 0.02) + noise(random);
-        if (r > 0.9) value = 1800 + noise(random);
-      }
-      samples[y * 512 + x] = static_cast<std::uint16_t>(std::clamp(value, 0.0, 4095.0));
-    }
-  }
-  return samples;
-}
-
-const std::vector<std::uint8_t>& Frame12() {
-  static const std::vector<std::uint8_t> frame = [] {
-    std::vector<std::uint8_t> bytes;
-    for (const std::uint16_t sample : CtSamples()) {
-      bytes.push_back(static_cast<std::uint8_t>(sample));
-      bytes.push_back(static_cast<std::uint8_t>(sample >> 8));
-    }
-    return bytes;
-  }();
-  return frame;
 }
 
 const std::vector<std::uint8_t>& Frame8() {
@@ -174,7 +131,7 @@ void WrapperDcmtkEncode(benchmark::State& state) {
   const bool lossless = state.range(0) != 0;
   const auto codec = DcmtkCodec(lossless);
   for (auto _ : state) {
-    auto encoded = codec->Encode(Frame12(), CtInfo(), Options(!lossless));
+    auto encoded = codec->Encode(CtFrame(), CtInfo(), Options(!lossless));
     if (!encoded.ok()) state.SkipWithError(encoded.error().message.c_str());
     benchmark::DoNotOptimize(encoded);
   }
@@ -203,9 +160,9 @@ void RawDcmtkEncode(benchmark::State& state) {
 
 const std::vector<std::uint8_t>& DcmtkStream(bool lossless) {
   static const std::vector<std::uint8_t> lossy_stream =
-      DcmtkCodec(false)->Encode(Frame12(), CtInfo(), Options(true))->bytes;
+      DcmtkCodec(false)->Encode(CtFrame(), CtInfo(), Options(true))->bytes;
   static const std::vector<std::uint8_t> lossless_stream =
-      DcmtkCodec(true)->Encode(Frame12(), CtInfo(), Options(false))->bytes;
+      DcmtkCodec(true)->Encode(CtFrame(), CtInfo(), Options(false))->bytes;
   return lossless ? lossless_stream : lossy_stream;
 }
 
@@ -255,47 +212,19 @@ BENCHMARK(WrapperDcmtkDecode)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(RawDcmtkDecode)->Name("Jpeg/Decode/Raw")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
-// Collects each run's CPU time per iteration (the medians when repeated) to print the ratios.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      const std::string name = run.run_name.str();
-      if (!aggregate && medians_.count(name) != 0) continue;
-      times_[name] = run.GetAdjustedCPUTime();
-      if (aggregate) medians_[name] = true;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  const std::map<std::string, double>& times() const { return times_; }
-
- private:
-  std::map<std::string, double> times_;
-  std::map<std::string, bool> medians_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  const auto& times = reporter.times();
+  std::vector<conduit::bench::TimeRatio> ratios;
   const std::pair<const char*, const char*> cases[] = {{"/4.50", "4.50 baseline 8-bit"},
                                                        {"/0", "4.51 extended 12-bit"},
                                                        {"/1", "4.70 lossless SV1 12-bit"}};
-  for (const char* operation : {"Encode", "Decode"}) {
+  for (const std::string operation : {"Encode", "Decode"}) {
     for (const auto& [suffix, label] : cases) {
-      const auto wrapper = times.find(std::string("Jpeg/") + operation + "/Wrapper" + suffix);
-      const auto raw = times.find(std::string("Jpeg/") + operation + "/Raw" + suffix);
-      if (wrapper == times.end() || raw == times.end()) continue;
-      std::printf("overhead %s %s: %.3f\n", operation, label, wrapper->second / raw->second);
+      ratios.push_back({"overhead " + operation + " " + label,
+                        "Jpeg/" + operation + "/Wrapper" + suffix,
+                        "Jpeg/" + operation + "/Raw" + suffix});
     }
   }
-  return 0;
+  return conduit::bench::RunBenchmarksAndPrintRatios(argc, argv, ratios);
 }

@@ -8,57 +8,18 @@
 #include <benchmark/benchmark.h>
 #include <charls/charls.h>
 
-#include <cmath>
-#include <cstdio>
-#include <map>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/codec_bench_support.h"
 #include "codecs/jpegls_codec.h"
 
 namespace {
 
+using conduit::bench::CtFrame;
+using conduit::bench::CtInfo;
 using conduit::codecs::EncodeOptions;
 using conduit::codecs::FrameInfo;
-
-FrameInfo CtInfo() {
-  FrameInfo info;
-  info.rows = 512;
-  info.columns = 512;
-  info.bits_allocated = 16;
-  info.bits_stored = 12;
-  return info;
-}
-
-// Air outside an elliptic body, soft tissue with slow variation, a brighter "bone" ring, and
-// Gaussian noise: roughly what a CT slice costs a lossless coder.
-std::vector<std::uint8_t> CtFrame() {
-  std::mt19937 random(42);
-  std::normal_distribution<double> noise(0, 12);
-  std::vector<std::uint8_t> frame(512 * 512 * 2);
-  for (int y = 0; y < 512; ++y) {
-    for (int x = 0; x < 512; ++x) {
-      const double dx = (x - 256) / 220.0;
-      const double dy = (y - 256) / 180.0;
-      const double r = std::sqrt(dx * dx + dy * dy);
-      double value = 24;  // air
-      if (r < 1) {
-        value = 1040 + 60 * std::sin(x * 0.03) * std::cos(y * 0.02) + noise(random);
-        if (r > 0.9) value = 1800 + noise(random);
-      }
-      const auto sample = static_cast<std::uint16_t>(std::clamp(value, 0.0, 4095.0));
-      frame[2 * (y * 512 + x)] = static_cast<std::uint8_t>(sample);
-      frame[2 * (y * 512 + x) + 1] = static_cast<std::uint8_t>(sample >> 8);
-    }
-  }
-  return frame;
-}
-
-const std::vector<std::uint8_t>& Frame() {
-  static const std::vector<std::uint8_t> frame = CtFrame();
-  return frame;
-}
 
 EncodeOptions Options(int near) {
   EncodeOptions options;
@@ -87,30 +48,30 @@ void WrapperEncode(benchmark::State& state) {
   const FrameInfo info = CtInfo();
   std::size_t bytes = 0;
   for (auto _ : state) {
-    auto encoded = codec->Encode(Frame(), info, Options(near));
+    auto encoded = codec->Encode(CtFrame(), info, Options(near));
     if (!encoded.ok()) state.SkipWithError(encoded.error().message.c_str());
     bytes = encoded->bytes.size();
     benchmark::DoNotOptimize(encoded);
   }
-  state.counters["ratio"] = static_cast<double>(Frame().size()) / bytes;
+  state.counters["ratio"] = static_cast<double>(CtFrame().size()) / bytes;
 }
 
 void RawEncode(benchmark::State& state) {
   const int near = static_cast<int>(state.range(0));
   std::size_t bytes = 0;
   for (auto _ : state) {
-    auto encoded = RawEncode(Frame(), near);
+    auto encoded = RawEncode(CtFrame(), near);
     bytes = encoded.size();
     benchmark::DoNotOptimize(encoded);
   }
-  state.counters["ratio"] = static_cast<double>(Frame().size()) / bytes;
+  state.counters["ratio"] = static_cast<double>(CtFrame().size()) / bytes;
 }
 
 void WrapperDecode(benchmark::State& state) {
   const int near = static_cast<int>(state.range(0));
   const auto codec = Codec(near);
   const FrameInfo info = CtInfo();
-  const std::vector<std::uint8_t> encoded = RawEncode(Frame(), near);
+  const std::vector<std::uint8_t> encoded = RawEncode(CtFrame(), near);
   for (auto _ : state) {
     auto decoded = codec->Decode(encoded, info);
     if (!decoded.ok()) state.SkipWithError(decoded.error().message.c_str());
@@ -120,7 +81,7 @@ void WrapperDecode(benchmark::State& state) {
 
 void RawDecode(benchmark::State& state) {
   const int near = static_cast<int>(state.range(0));
-  const std::vector<std::uint8_t> encoded = RawEncode(Frame(), near);
+  const std::vector<std::uint8_t> encoded = RawEncode(CtFrame(), near);
   for (auto _ : state) {
     charls::jpegls_decoder decoder(encoded, true);
     std::vector<std::uint8_t> pixels(decoder.destination_size());
@@ -142,47 +103,16 @@ BENCHMARK(WrapperDecode)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(RawDecode)->Name("JpegLs/Decode/Raw")->Arg(0)->Arg(2)->Unit(benchmark::kMillisecond);
 
-// Collects each run's CPU time per iteration (the medians when repeated) to print the ratios.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      const std::string name = run.run_name.str();
-      if (!aggregate && medians_.count(name) != 0) continue;
-      times_[name] = run.GetAdjustedCPUTime();
-      if (aggregate) medians_[name] = true;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  const std::map<std::string, double>& times() const { return times_; }
-
- private:
-  std::map<std::string, double> times_;
-  std::map<std::string, bool> medians_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  const auto& times = reporter.times();
-  for (const char* operation : {"Encode", "Decode"}) {
-    for (const char* near : {"0", "2"}) {
-      const std::string suffix = std::string("/") + near;
-      const auto wrapper = times.find(std::string("JpegLs/") + operation + "/Wrapper" + suffix);
-      const auto raw = times.find(std::string("JpegLs/") + operation + "/Raw" + suffix);
-      if (wrapper == times.end() || raw == times.end()) continue;
-      std::printf("overhead %s %s: %.3f\n", operation,
-                  std::string(near) == "0" ? "4.80 lossless" : "4.81 NEAR=2",
-                  wrapper->second / raw->second);
+  std::vector<conduit::bench::TimeRatio> ratios;
+  for (const std::string operation : {"Encode", "Decode"}) {
+    for (const auto& [near, label] : {std::pair{"0", "4.80 lossless"}, {"2", "4.81 NEAR=2"}}) {
+      ratios.push_back({"overhead " + operation + " " + label,
+                        "JpegLs/" + operation + "/Wrapper/" + near,
+                        "JpegLs/" + operation + "/Raw/" + near});
     }
   }
-  return 0;
+  return conduit::bench::RunBenchmarksAndPrintRatios(argc, argv, ratios);
 }

@@ -12,58 +12,19 @@
 #include <dcmtk/dcmdata/dcrledec.h>
 #include <dcmtk/dcmdata/dcrleenc.h>
 
-#include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/codec_bench_support.h"
 #include "codecs/rle_codec.h"
 
 namespace {
 
+using conduit::bench::CtFrame;
+using conduit::bench::CtInfo;
 using conduit::codecs::FrameInfo;
-
-FrameInfo CtInfo() {
-  FrameInfo info;
-  info.rows = 512;
-  info.columns = 512;
-  info.bits_allocated = 16;
-  info.bits_stored = 12;
-  return info;
-}
-
-// Air outside an elliptic body, soft tissue with slow variation, a brighter "bone" ring, and
-// Gaussian noise (the same frame as the JPEG-LS benchmark).
-std::vector<std::uint8_t> CtFrame() {
-  std::mt19937 random(42);
-  std::normal_distribution<double> noise(0, 12);
-  std::vector<std::uint8_t> frame(512 * 512 * 2);
-  for (int y = 0; y < 512; ++y) {
-    for (int x = 0; x < 512; ++x) {
-      const double dx = (x - 256) / 220.0;
-      const double dy = (y - 256) / 180.0;
-      const double r = std::sqrt(dx * dx + dy * dy);
-      double value = 24;  // air
-      if (r < 1) {
-        value = 1040 + 60 * std::sin(x * 0.03) * std::cos(y * 0.02) + noise(random);
-        if (r > 0.9) value = 1800 + noise(random);
-      }
-      const auto sample = static_cast<std::uint16_t>(std::clamp(value, 0.0, 4095.0));
-      frame[2 * (y * 512 + x)] = static_cast<std::uint8_t>(sample);
-      frame[2 * (y * 512 + x) + 1] = static_cast<std::uint8_t>(sample >> 8);
-    }
-  }
-  return frame;
-}
-
-const std::vector<std::uint8_t>& Frame() {
-  static const std::vector<std::uint8_t> frame = CtFrame();
-  return frame;
-}
 
 void StoreLe32(std::uint8_t* bytes, std::uint32_t value) {
   for (int i = 0; i < 4; ++i) bytes[i] = static_cast<std::uint8_t>(value >> (8 * i));
@@ -114,28 +75,28 @@ void OursEncode(benchmark::State& state) {
   const FrameInfo info = CtInfo();
   std::size_t bytes = 0;
   for (auto _ : state) {
-    auto encoded = codec->Encode(Frame(), info, {});
+    auto encoded = codec->Encode(CtFrame(), info, {});
     if (!encoded.ok()) state.SkipWithError(encoded.error().message.c_str());
     bytes = encoded->bytes.size();
     benchmark::DoNotOptimize(encoded);
   }
-  state.counters["ratio"] = static_cast<double>(Frame().size()) / bytes;
+  state.counters["ratio"] = static_cast<double>(CtFrame().size()) / bytes;
 }
 
 void DcmtkEncode(benchmark::State& state) {
   std::size_t bytes = 0;
   for (auto _ : state) {
-    auto encoded = DcmtkEncode(Frame());
+    auto encoded = DcmtkEncode(CtFrame());
     bytes = encoded.size();
     benchmark::DoNotOptimize(encoded);
   }
-  state.counters["ratio"] = static_cast<double>(Frame().size()) / bytes;
+  state.counters["ratio"] = static_cast<double>(CtFrame().size()) / bytes;
 }
 
 void OursDecode(benchmark::State& state) {
   const auto codec = conduit::codecs::MakeRleLosslessCodec();
   const FrameInfo info = CtInfo();
-  const std::vector<std::uint8_t> encoded = codec->Encode(Frame(), info, {})->bytes;
+  const std::vector<std::uint8_t> encoded = codec->Encode(CtFrame(), info, {})->bytes;
   for (auto _ : state) {
     auto decoded = codec->Decode(encoded, info);
     if (!decoded.ok()) state.SkipWithError(decoded.error().message.c_str());
@@ -144,8 +105,8 @@ void OursDecode(benchmark::State& state) {
 }
 
 void DcmtkDecode(benchmark::State& state) {
-  const std::vector<std::uint8_t> encoded = DcmtkEncode(Frame());
-  if (DcmtkDecode(encoded) != Frame()) state.SkipWithError("DCMTK round trip differs");
+  const std::vector<std::uint8_t> encoded = DcmtkEncode(CtFrame());
+  if (DcmtkDecode(encoded) != CtFrame()) state.SkipWithError("DCMTK round trip differs");
   for (auto _ : state) {
     auto decoded = DcmtkDecode(encoded);
     benchmark::DoNotOptimize(decoded);
@@ -157,42 +118,13 @@ BENCHMARK(DcmtkEncode)->Name("Rle/Encode/Dcmtk")->Unit(benchmark::kMicrosecond);
 BENCHMARK(OursDecode)->Name("Rle/Decode/Ours")->Unit(benchmark::kMicrosecond);
 BENCHMARK(DcmtkDecode)->Name("Rle/Decode/Dcmtk")->Unit(benchmark::kMicrosecond);
 
-// Collects each run's CPU time per iteration (the medians when repeated) to print the ratios.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      const std::string name = run.run_name.str();
-      if (!aggregate && medians_.count(name) != 0) continue;
-      times_[name] = run.GetAdjustedCPUTime();
-      if (aggregate) medians_[name] = true;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  const std::map<std::string, double>& times() const { return times_; }
-
- private:
-  std::map<std::string, double> times_;
-  std::map<std::string, bool> medians_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  const auto& times = reporter.times();
-  for (const char* operation : {"Encode", "Decode"}) {
-    const auto ours = times.find(std::string("Rle/") + operation + "/Ours");
-    const auto dcmtk = times.find(std::string("Rle/") + operation + "/Dcmtk");
-    if (ours == times.end() || dcmtk == times.end()) continue;
-    std::printf("ratio ours/DCMTK %s: %.3f\n", operation, ours->second / dcmtk->second);
+  std::vector<conduit::bench::TimeRatio> ratios;
+  for (const std::string operation : {"Encode", "Decode"}) {
+    ratios.push_back({"ratio ours/DCMTK " + operation, "Rle/" + operation + "/Ours",
+                      "Rle/" + operation + "/Dcmtk"});
   }
-  return 0;
+  return conduit::bench::RunBenchmarksAndPrintRatios(argc, argv, ratios);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "codecs/jpeg2000_codec.h"
+#include "codecs/sample_bits.h"
 
 namespace conduit::codecs {
 namespace {
@@ -110,7 +111,7 @@ Result<std::vector<std::uint8_t>, CodecError> EncodeOnce(std::span<const std::ui
   const std::uint32_t components = info.samples_per_pixel;
   const std::uint32_t width = info.columns;
   const bool wide = info.bits_allocated == 16;
-  const std::uint32_t mask = (std::uint32_t{1} << info.bits_stored) - 1;
+  const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
   const std::uint32_t sign_bit = std::uint32_t{1} << (info.bits_stored - 1);
   const std::uint8_t* bytes = native.data();
   t_openjph_message.clear();

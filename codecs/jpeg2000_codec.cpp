@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "codecs/sample_bits.h"
+
 namespace conduit::codecs {
 namespace {
 
@@ -224,8 +226,7 @@ Result<EncodedFrame, CodecError> Jpeg2000Codec::Encode(std::span<const std::uint
 
   const std::size_t pixels = static_cast<std::size_t>(info.rows) * info.columns;
   const bool wide = info.bits_allocated == 16;
-  const std::uint32_t mask =
-      info.bits_stored >= 32 ? ~0u : (std::uint32_t{1} << info.bits_stored) - 1;
+  const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
   const std::uint32_t sign_bit = std::uint32_t{1} << (info.bits_stored - 1);
   for (std::uint32_t c = 0; c < components; ++c) {
     OPJ_INT32* plane = image->comps[c].data;
@@ -385,7 +386,7 @@ Result<DecodedFrame, CodecError> DecodeJpeg2000Codestream(std::span<const std::u
   frame.pixels.resize(info.native_bytes());
   const std::size_t pixels = static_cast<std::size_t>(info.rows) * info.columns;
   const std::uint32_t components = info.samples_per_pixel;
-  const std::uint32_t mask = (std::uint32_t{1} << info.bits_stored) - 1;
+  const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
   const std::uint32_t sign_bit = std::uint32_t{1} << (info.bits_stored - 1);
   const bool wide = info.bits_allocated == 16;
   for (std::uint32_t c = 0; c < components; ++c) {

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <utility>
 
+#include "codecs/sample_bits.h"
+
 namespace conduit::codecs {
 namespace {
 
@@ -48,7 +50,7 @@ bool FitsMask(std::span<const std::uint8_t> samples, std::uint32_t mask) {
 template <typename In, typename Out>
 void CopyMasked(std::span<const std::uint8_t> in, std::uint8_t* out, int bits, int clamp_near) {
   const std::size_t count = in.size() / sizeof(In);
-  const std::uint32_t mask = (1u << bits) - 1u;
+  const std::uint32_t mask = sample_bits::LowBitsMask(bits);
   if (clamp_near == 0) {
     for (std::size_t i = 0; i < count; ++i) {
       Store<Out>(out, i, static_cast<Out>(Load<In>(in.data(), i) & mask));
@@ -59,8 +61,8 @@ void CopyMasked(std::span<const std::uint8_t> in, std::uint8_t* out, int bits, i
   const std::int32_t low = -sign + clamp_near;
   const std::int32_t high = sign - 1 - clamp_near;
   for (std::size_t i = 0; i < count; ++i) {
-    std::int32_t value = static_cast<std::int32_t>(Load<In>(in.data(), i) & mask);
-    value = std::clamp((value ^ sign) - sign, low, high);
+    const std::int32_t value =
+        std::clamp(sample_bits::SignExtend(Load<In>(in.data(), i) & mask, bits), low, high);
     Store<Out>(out, i, static_cast<Out>(static_cast<std::uint32_t>(value) & mask));
   }
 }
@@ -72,51 +74,26 @@ void CopyMasked(std::span<const std::uint8_t> in, std::uint8_t* out, int bits, i
 template <typename In, typename Out>
 void ToNative(const std::uint8_t* in, std::uint8_t* out, std::size_t pixels, std::size_t components,
               bool planar, int bits_stored, bool is_signed) {
-  const std::uint32_t mask = bits_stored >= 32 ? ~0u : (1u << bits_stored) - 1u;
-  const std::int32_t sign = static_cast<std::int32_t>(1u << (bits_stored - 1));
+  const std::uint32_t mask = sample_bits::LowBitsMask(bits_stored);
   for (std::size_t p = 0; p < pixels; ++p) {
     for (std::size_t c = 0; c < components; ++c) {
       const std::size_t source = planar ? c * pixels + p : p * components + c;
-      std::int32_t value = static_cast<std::int32_t>(Load<In>(in, source) & mask);
-      if (is_signed) value = (value ^ sign) - sign;
+      const std::uint32_t masked = Load<In>(in, source) & mask;
+      const std::int32_t value = is_signed ? sample_bits::SignExtend(masked, bits_stored)
+                                           : static_cast<std::int32_t>(masked);
       Store<Out>(out, p * components + c, static_cast<Out>(static_cast<std::uint32_t>(value)));
     }
   }
 }
 
-bool PhotometricFits(const FrameInfo& info) {
-  // PS3.5 Table 8.2.3-1 (YBR_FULL_422 native data is subsampled: not a frame we can take).
-  if (info.samples_per_pixel == 1) {
-    return info.photometric == Photometric::kMonochrome1 ||
-           info.photometric == Photometric::kMonochrome2 ||
-           info.photometric == Photometric::kPaletteColor;
-  }
-  return info.photometric == Photometric::kRgb || info.photometric == Photometric::kYbrFull;
-}
-
 std::optional<std::string> FrameRefusal(const FrameInfo& info) {
-  if (info.rows == 0 || info.columns == 0) return "JPEG-LS needs at least one row and one column";
-  if (info.rows > 65535 || info.columns > 65535) {
-    return "JPEG-LS frames here are at most 65535 rows and columns (DICOM US)";
-  }
-  if (info.samples_per_pixel != 1 && info.samples_per_pixel != 3) {
-    return "JPEG-LS takes 1 or 3 samples per pixel, not " + std::to_string(info.samples_per_pixel);
-  }
-  if (info.bits_allocated != 8 && info.bits_allocated != 16) {
-    return "JPEG-LS takes 8 or 16 bits allocated, not " + std::to_string(info.bits_allocated);
-  }
+  if (auto refusal = sample_bits::LayoutRefusal(info, "JPEG-LS")) return refusal;
   if (info.bits_stored < 2 || info.bits_stored > info.bits_allocated) {
     return "JPEG-LS takes 2 to 16 bits stored within bits allocated, not " +
            std::to_string(info.bits_stored) + " of " + std::to_string(info.bits_allocated);
   }
-  if (!PhotometricFits(info)) {
-    return "JPEG-LS does not take " + std::string(PhotometricName(info.photometric)) + " with " +
-           std::to_string(info.samples_per_pixel) + " samples per pixel";
-  }
-  return std::nullopt;
+  return sample_bits::PhotometricRefusal(info, "JPEG-LS");
 }
-
-std::uint32_t MaskOf(int bits) { return bits >= 32 ? ~0u : (1u << bits) - 1u; }
 
 }  // namespace
 
@@ -132,7 +109,8 @@ std::optional<std::string> JpegLsCodec::EncodeRefusal(const FrameInfo& info,
       return "JPEG-LS near-lossless is lossy: the route must allow lossy compression";
     }
     // ISO/IEC 14495-1 C.2.3: NEAR <= min(255, MAXVAL / 2).
-    const int limit = std::min<int>(255, static_cast<int>(MaskOf(info.bits_stored) / 2));
+    const int limit =
+        std::min<int>(255, static_cast<int>(sample_bits::LowBitsMask(info.bits_stored) / 2));
     if (options.near_lossless < 0 || options.near_lossless > limit) {
       return "JPEG-LS NEAR must be 0 to " + std::to_string(limit) + " for " +
              std::to_string(info.bits_stored) + "-bit samples, not " +
@@ -151,7 +129,7 @@ Result<EncodedFrame, CodecError> JpegLsCodec::Encode(std::span<const std::uint8_
                       " bytes, expected " + std::to_string(info.native_bytes())};
   }
   const int precision = info.bits_stored;
-  const std::uint32_t mask = MaskOf(precision);
+  const std::uint32_t mask = sample_bits::LowBitsMask(precision);
   const std::size_t coded_bytes = precision > 8 ? 2 : 1;
   const std::size_t samples = native.size() / info.bytes_per_sample();
 

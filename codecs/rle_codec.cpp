@@ -6,6 +6,8 @@
 #include <memory>
 #include <new>
 
+#include "codecs/sample_bits.h"
+
 namespace conduit::codecs {
 namespace {
 
@@ -188,35 +190,13 @@ void SplitRow(const std::uint8_t* native, std::uint8_t* planes, std::size_t colu
   }
 }
 
-bool PhotometricFits(const FrameInfo& info) {
-  // YBR_FULL_422 native data is subsampled: not a frame this interface carries.
-  if (info.samples_per_pixel == 1) {
-    return info.photometric == Photometric::kMonochrome1 ||
-           info.photometric == Photometric::kMonochrome2 ||
-           info.photometric == Photometric::kPaletteColor;
-  }
-  return info.photometric == Photometric::kRgb || info.photometric == Photometric::kYbrFull;
-}
-
 std::optional<std::string> FrameRefusal(const FrameInfo& info) {
-  if (info.rows == 0 || info.columns == 0) return "RLE needs at least one row and one column";
-  if (info.rows > 65535 || info.columns > 65535) {
-    return "RLE frames here are at most 65535 rows and columns (DICOM US)";
-  }
-  if (info.samples_per_pixel != 1 && info.samples_per_pixel != 3) {
-    return "RLE takes 1 or 3 samples per pixel, not " + std::to_string(info.samples_per_pixel);
-  }
-  if (info.bits_allocated != 8 && info.bits_allocated != 16) {
-    return "RLE takes 8 or 16 bits allocated, not " + std::to_string(info.bits_allocated);
-  }
+  if (auto refusal = sample_bits::LayoutRefusal(info, "RLE")) return refusal;
   if (info.bits_stored < 1 || info.bits_stored > info.bits_allocated) {
     return "RLE takes 1 to " + std::to_string(info.bits_allocated) + " bits stored, not " +
            std::to_string(info.bits_stored);
   }
-  if (!PhotometricFits(info)) {
-    return "RLE does not take " + std::string(PhotometricName(info.photometric)) + " with " +
-           std::to_string(info.samples_per_pixel) + " samples per pixel";
-  }
+  if (auto refusal = sample_bits::PhotometricRefusal(info, "RLE")) return refusal;
   // A segment's coded size must fit the header's uint32 offsets.
   const std::size_t bytes_per_plane = static_cast<std::size_t>(info.rows) * info.columns;
   const std::size_t segments = info.samples_per_pixel * info.bytes_per_sample();
@@ -251,7 +231,7 @@ Result<EncodedFrame, CodecError> RleCodec::Encode(std::span<const std::uint8_t> 
   const std::size_t bytes_per_sample = info.bytes_per_sample();
   const std::size_t stride = info.samples_per_pixel * bytes_per_sample;  // bytes per pixel
   const std::size_t segments = stride;
-  const std::uint32_t mask = (1u << info.bits_stored) - 1u;
+  const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
 
   try {
     EncodedFrame encoded;
@@ -350,10 +330,12 @@ Result<DecodedFrame, CodecError> RleCodec::Decode(std::span<const std::uint8_t> 
     if (bytes_per_sample == 2 && info.bits_stored <= 8) {
       // The high byte follows the low one: zero, or the sign of a signed sample.
       std::uint8_t* data = decoded.pixels.data();
-      const std::int32_t sign = 1 << (info.bits_stored - 1);
+      const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
       for (std::size_t i = 0; i < decoded.pixels.size(); i += 2) {
-        std::int32_t value = data[i] & (2 * sign - 1);
-        if (info.is_signed) value = (value ^ sign) - sign;
+        const std::uint32_t masked = data[i] & mask;
+        const std::int32_t value = info.is_signed
+                                       ? sample_bits::SignExtend(masked, info.bits_stored)
+                                       : static_cast<std::int32_t>(masked);
         data[i + 1] = static_cast<std::uint8_t>(value >> 8);
       }
     }

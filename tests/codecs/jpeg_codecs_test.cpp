@@ -20,6 +20,7 @@
 
 #include "codecs/dcmtk_jpeg_codec.h"
 #include "codecs/jpeg_baseline_codec.h"
+#include "tests/codecs/codec_test_support.h"
 
 // clang-format off
 #include <dcmtk/config/osconfig.h>
@@ -33,6 +34,11 @@
 namespace conduit::codecs {
 namespace {
 
+using test_support::Info;
+using test_support::Psnr;
+using test_support::PutSample;
+using test_support::SampleAt;
+
 // PSNR floors (dB, peak 2^BitsStored - 1) on the smooth test frames below (gradients plus
 // +-2% noise): measured values sit several dB above each floor.
 constexpr double kPsnrBaselineMono = 38.0;  // quality 90, 8-bit greyscale (measured 39.6-40.0)
@@ -43,40 +49,6 @@ constexpr double kPsnrExtended8 = 38.0;     // quality 90, 8-bit IJG sequential 
 constexpr double kPsnrExtended10 = 46.0;   // quality 90, 10 of 12 bits (measured 48.4-48.9)
 constexpr double kPsnrExtended12 = 56.0;   // quality 90, 12-bit (measured 60.4-60.5)
 constexpr double kPsnrExtendedRgb = 33.0;  // quality 90, 8-bit colour, 4:2:2 (measured 35.3-37.5)
-
-FrameInfo Info(std::uint32_t rows, std::uint32_t columns, std::uint16_t samples,
-               std::uint16_t allocated, std::uint16_t stored, bool is_signed = false,
-               Photometric photometric = Photometric::kMonochrome2) {
-  FrameInfo info;
-  info.rows = rows;
-  info.columns = columns;
-  info.samples_per_pixel = samples;
-  info.bits_allocated = allocated;
-  info.bits_stored = stored;
-  info.is_signed = is_signed;
-  info.photometric =
-      samples == 3 && photometric == Photometric::kMonochrome2 ? Photometric::kRgb : photometric;
-  return info;
-}
-
-std::int64_t SampleAt(const std::vector<std::uint8_t>& pixels, const FrameInfo& info,
-                      std::size_t i) {
-  if (info.bits_allocated == 8) {
-    return info.is_signed ? static_cast<std::int8_t>(pixels[i]) : pixels[i];
-  }
-  const auto raw = static_cast<std::uint16_t>(pixels[2 * i] | (pixels[2 * i + 1] << 8));
-  return info.is_signed ? static_cast<std::int16_t>(raw) : raw;
-}
-
-void PutSample(std::vector<std::uint8_t>& pixels, const FrameInfo& info, std::size_t i,
-               std::int64_t value) {
-  if (info.bits_allocated == 8) {
-    pixels[i] = static_cast<std::uint8_t>(value);
-  } else {
-    pixels[2 * i] = static_cast<std::uint8_t>(value);
-    pixels[2 * i + 1] = static_cast<std::uint8_t>(value >> 8);
-  }
-}
 
 // A frame within BitsStored (signed ones sign-extended). `noisy`: the whole range at random in
 // the bottom third (worst case for lossless coders); otherwise smooth with +-2% noise.
@@ -107,20 +79,6 @@ std::vector<std::uint8_t> MakeFrame(const FrameInfo& info, std::uint32_t seed, b
     }
   }
   return pixels;
-}
-
-double Psnr(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b,
-            const FrameInfo& info) {
-  const std::size_t count =
-      static_cast<std::size_t>(info.rows) * info.columns * info.samples_per_pixel;
-  double sum = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const double d = static_cast<double>(SampleAt(a, info, i) - SampleAt(b, info, i));
-    sum += d * d;
-  }
-  if (sum == 0) return 200.0;
-  const double peak = static_cast<double>((1 << info.bits_stored) - 1);
-  return 10.0 * std::log10(peak * peak / (sum / static_cast<double>(count)));
 }
 
 // Prints the measured value too, so the log shows the margin over each floor.
@@ -200,7 +158,7 @@ TEST(JpegCodecsTest, BaselineMonochromeMeetsPsnrFloorAndKeepsInterpretation) {
   EXPECT_EQ(codec->transfer_syntax_uid(), "1.2.840.10008.1.2.4.50");
   for (const auto& [rows, columns] : {std::pair{48U, 64U}, {512U, 512U}, {17U, 31U}}) {
     for (const Photometric photometric : {Photometric::kMonochrome2, Photometric::kMonochrome1}) {
-      const FrameInfo info = Info(rows, columns, 1, 8, 8, false, photometric);
+      const FrameInfo info = Info(columns, rows, 1, 8, 8, false, photometric);
       const auto native = MakeFrame(info, rows * columns, /*noisy=*/false);
       auto encoded = codec->Encode(native, info, Lossy());
       ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -221,7 +179,7 @@ TEST(JpegCodecsTest, BaselineMonochromeMeetsPsnrFloorAndKeepsInterpretation) {
 TEST(JpegCodecsTest, BaselineRgbBecomesYbrFull422AndDecodesToRgb) {
   const auto codec = MakeJpegBaselineCodec();
   for (const auto& [rows, columns] : {std::pair{48U, 64U}, {512U, 512U}, {17U, 31U}}) {
-    const FrameInfo info = Info(rows, columns, 3, 8, 8);
+    const FrameInfo info = Info(columns, rows, 3, 8, 8);
     const auto native = MakeFrame(info, 11, /*noisy=*/false);
     auto encoded = codec->Encode(native, info, Lossy());
     ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -266,8 +224,8 @@ TEST(JpegCodecsTest, BaselineRefusesWhatItCannotCode) {
             std::nullopt);
   EXPECT_NE(codec->EncodeRefusal(Info(16, 16, 1, 8, 8, false, Photometric::kPaletteColor), Lossy()),
             std::nullopt);
-  EXPECT_NE(codec->EncodeRefusal(Info(0, 16, 1, 8, 8), Lossy()), std::nullopt);
-  EXPECT_NE(codec->EncodeRefusal(Info(70000, 16, 1, 8, 8), Lossy()), std::nullopt);
+  EXPECT_NE(codec->EncodeRefusal(Info(16, 0, 1, 8, 8), Lossy()), std::nullopt);
+  EXPECT_NE(codec->EncodeRefusal(Info(16, 70000, 1, 8, 8), Lossy()), std::nullopt);
   EXPECT_NE(codec->EncodeRefusal(mono, Lossy(0)), std::nullopt);
   EXPECT_NE(codec->EncodeRefusal(mono, Lossy(101)), std::nullopt);
   // Encode refuses too, and checks the buffer size.
@@ -278,7 +236,7 @@ TEST(JpegCodecsTest, BaselineRefusesWhatItCannotCode) {
 TEST(JpegCodecsTest, BaselineCorruptOrMismatchedCodestreamIsAnError) {
   const auto codec = MakeJpegBaselineCodec();
   for (const std::uint16_t samples : {1, 3}) {
-    const FrameInfo info = Info(64, 96, samples, 8, 8);
+    const FrameInfo info = Info(96, 64, samples, 8, 8);
     auto encoded = codec->Encode(MakeFrame(info, 5), info, Lossy());
     ASSERT_TRUE(encoded.ok());
     FrameInfo stored = info;
@@ -311,7 +269,7 @@ TEST(JpegCodecsTest, ExtendedMonochromeMeetsPsnrFloors) {
        {Profile{8, 8, kPsnrExtended8}, Profile{16, 8, kPsnrExtended8},
         Profile{16, 10, kPsnrExtended10}, Profile{16, 12, kPsnrExtended12}}) {
     for (const auto& [rows, columns] : {std::pair{48U, 64U}, {512U, 512U}, {17U, 31U}}) {
-      const FrameInfo info = Info(rows, columns, 1, profile.allocated, profile.stored);
+      const FrameInfo info = Info(columns, rows, 1, profile.allocated, profile.stored);
       const auto native = MakeFrame(info, rows + columns, /*noisy=*/false);
       auto encoded = codec->Encode(native, info, Lossy());
       ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -337,7 +295,7 @@ TEST(JpegCodecsTest, ExtendedMonochromeMeetsPsnrFloors) {
 TEST(JpegCodecsTest, ExtendedRgbBecomesYbrFull422AndDecodesToRgb) {
   const auto codec = MakeJpegExtendedCodec();
   for (const auto& [rows, columns] : {std::pair{48U, 64U}, {17U, 31U}}) {
-    const FrameInfo info = Info(rows, columns, 3, 8, 8);
+    const FrameInfo info = Info(columns, rows, 3, 8, 8);
     const auto native = MakeFrame(info, 9, /*noisy=*/false);
     auto encoded = codec->Encode(native, info, Lossy());
     ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -398,13 +356,13 @@ TEST(JpegCodecsTest, ExtendedMasksBitsAboveBitsStored) {
 TEST(JpegCodecsTest, ExtendedCorruptOrMismatchedCodestreamIsAnError) {
   const auto codec = MakeJpegExtendedCodec();
   for (const std::uint16_t stored : {8, 12}) {
-    const FrameInfo info = Info(64, 96, 1, 16, stored);
+    const FrameInfo info = Info(96, 64, 1, 16, stored);
     auto encoded = codec->Encode(MakeFrame(info, 5), info, Lossy());
     ASSERT_TRUE(encoded.ok());
     ExpectCorruptionHandled(*codec, encoded->bytes, info);
     ExpectMismatchRejected(*codec, encoded->bytes, info);
     if (stored == 12) {
-      EXPECT_FALSE(codec->Decode(encoded->bytes, Info(64, 96, 1, 8, 8)).ok());
+      EXPECT_FALSE(codec->Decode(encoded->bytes, Info(96, 64, 1, 8, 8)).ok());
     }
   }
   // A lossless codestream does not belong in the lossy syntax.
@@ -436,7 +394,7 @@ TEST_P(JpegLosslessTest, MonochromeRoundTripsBitExact) {
     for (const bool is_signed : {false, true}) {
       for (const auto& [rows, columns] : {std::pair{48U, 64U}, {512U, 512U}, {17U, 31U}}) {
         if (rows == 512 && depth.stored != 12 && depth.stored != 16) continue;  // keep it quick
-        const FrameInfo info = Info(rows, columns, 1, depth.allocated, depth.stored, is_signed);
+        const FrameInfo info = Info(columns, rows, 1, depth.allocated, depth.stored, is_signed);
         const auto native = MakeFrame(info, depth.stored * 100 + rows);
         auto encoded = codec->Encode(native, info, EncodeOptions{});
         ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -455,7 +413,7 @@ TEST_P(JpegLosslessTest, ColourKeepsItsInterpretation) {
   const auto codec = this->codec();
   for (const Photometric photometric : {Photometric::kRgb, Photometric::kYbrFull}) {
     for (const std::uint16_t stored : {8, 12, 16}) {
-      const FrameInfo info = Info(33, 47, 3, stored == 8 ? 8 : 16, stored, false, photometric);
+      const FrameInfo info = Info(47, 33, 3, stored == 8 ? 8 : 16, stored, false, photometric);
       const auto native = MakeFrame(info, stored);
       auto encoded = codec->Encode(native, info, EncodeOptions{});
       ASSERT_TRUE(encoded.ok()) << encoded.error().message;
@@ -497,19 +455,19 @@ TEST_P(JpegLosslessTest, RefusesWhatItCannotCode) {
   EXPECT_NE(codec->EncodeRefusal(Info(16, 16, 4, 8, 8), EncodeOptions{}), std::nullopt);
   EXPECT_NE(codec->EncodeRefusal(Info(16, 16, 1, 32, 32), EncodeOptions{}), std::nullopt);
   EXPECT_NE(codec->EncodeRefusal(Info(16, 16, 1, 8, 9), EncodeOptions{}), std::nullopt);
-  EXPECT_NE(codec->EncodeRefusal(Info(16, 70000, 1, 8, 8), EncodeOptions{}), std::nullopt);
+  EXPECT_NE(codec->EncodeRefusal(Info(70000, 16, 1, 8, 8), EncodeOptions{}), std::nullopt);
 }
 
 TEST_P(JpegLosslessTest, CorruptOrMismatchedCodestreamIsAnError) {
   const auto codec = this->codec();
   for (const std::uint16_t stored : {8, 12, 16}) {
-    const FrameInfo info = Info(64, 96, 1, stored == 8 ? 8 : 16, stored);
+    const FrameInfo info = Info(96, 64, 1, stored == 8 ? 8 : 16, stored);
     auto encoded = codec->Encode(MakeFrame(info, 5), info, EncodeOptions{});
     ASSERT_TRUE(encoded.ok());
     ExpectCorruptionHandled(*codec, encoded->bytes, info);
     ExpectMismatchRejected(*codec, encoded->bytes, info);
     if (stored > 8) {
-      EXPECT_FALSE(codec->Decode(encoded->bytes, Info(64, 96, 1, 8, 8)).ok());
+      EXPECT_FALSE(codec->Decode(encoded->bytes, Info(96, 64, 1, 8, 8)).ok());
     }
   }
   // A DCT codestream does not belong in a lossless syntax.
@@ -558,8 +516,6 @@ TEST(JpegCodecsTest, CodecsAreSafeToShareBetweenThreads) {
 // ---------------------------------------------------------------------------------------------
 // Real files from the pydicom corpus, compared against GDCM's decoder (gdcmconv --raw).
 
-const char* const kCorpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files/";
-
 struct CorpusFrame {
   FrameInfo info;
   std::vector<std::uint8_t> fragment;  // the first frame's fragments, concatenated
@@ -579,7 +535,7 @@ std::optional<CorpusFrame> LoadFirstFrame(const std::string& path) {
   dataset->findAndGetUint16(DCM_PixelRepresentation, representation);
   dataset->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
   CorpusFrame frame;
-  frame.info = Info(rows, columns, samples, allocated, stored, representation == 1,
+  frame.info = Info(columns, rows, samples, allocated, stored, representation == 1,
                     ParsePhotometric(photometric.c_str()).value_or(Photometric::kMonochrome2));
   DcmElement* element = nullptr;
   if (dataset->findAndGetElement(DCM_PixelData, element).bad()) return std::nullopt;
@@ -630,7 +586,7 @@ std::optional<std::vector<std::uint8_t>> ReferencePixels(const std::string& tool
 
 void ExpectMatchesReference(const FrameCodec& codec, const std::string& name,
                             const std::string& tool, double min_psnr) {
-  const std::string path = std::string(kCorpus) + name;
+  const std::string path = test_support::kPydicomCorpus + name;
   const std::string program = tool.substr(0, tool.find(' '));
   if (!std::filesystem::exists(path) ||
       std::system(("command -v " + program + " > /dev/null").c_str()) != 0) {

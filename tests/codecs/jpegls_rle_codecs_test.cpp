@@ -25,50 +25,18 @@
 
 #include "codecs/jpegls_codec.h"
 #include "codecs/rle_codec.h"
+#include "tests/codecs/codec_test_support.h"
 
 namespace conduit::codecs {
 namespace {
 
-const std::string kCorpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files/";
-
-FrameInfo Info(std::uint32_t columns, std::uint32_t rows, std::uint16_t samples,
-               std::uint16_t allocated, std::uint16_t stored, bool is_signed) {
-  FrameInfo info;
-  info.columns = columns;
-  info.rows = rows;
-  info.samples_per_pixel = samples;
-  info.bits_allocated = allocated;
-  info.bits_stored = stored;
-  info.is_signed = is_signed;
-  info.photometric = samples == 3 ? Photometric::kRgb : Photometric::kMonochrome2;
-  return info;
-}
-
-std::string Describe(const FrameInfo& info) {
-  return std::to_string(info.columns) + "x" + std::to_string(info.rows) + "x" +
-         std::to_string(info.samples_per_pixel) + " " + std::to_string(info.bits_stored) + "/" +
-         std::to_string(info.bits_allocated) + (info.is_signed ? " signed" : " unsigned");
-}
-
-std::int32_t SampleAt(const std::vector<std::uint8_t>& frame, const FrameInfo& info,
-                      std::size_t index) {
-  if (info.bits_allocated == 8) {
-    return info.is_signed ? static_cast<std::int8_t>(frame[index]) : frame[index];
-  }
-  const auto raw = static_cast<std::uint16_t>(frame[2 * index] | frame[2 * index + 1] << 8);
-  return info.is_signed ? static_cast<std::int16_t>(raw) : raw;
-}
-
-void PutSample(std::vector<std::uint8_t>& frame, const FrameInfo& info, std::size_t index,
-               std::int32_t value) {
-  const auto raw = static_cast<std::uint32_t>(value);
-  if (info.bits_allocated == 8) {
-    frame[index] = static_cast<std::uint8_t>(raw);
-  } else {
-    frame[2 * index] = static_cast<std::uint8_t>(raw);
-    frame[2 * index + 1] = static_cast<std::uint8_t>(raw >> 8);
-  }
-}
+using test_support::Describe;
+using test_support::FirstFrameFragments;
+using test_support::Info;
+using test_support::NativePixels16;
+using test_support::Psnr;
+using test_support::PutSample;
+using test_support::SampleAt;
 
 // Smooth "anatomy" (sines) plus noise, a flat block (runs) and the extreme values, within
 // bits_stored; signed frames span the signed range and are sign-extended to the container.
@@ -93,19 +61,6 @@ std::vector<std::uint8_t> MakeFrame(const FrameInfo& info, std::uint32_t seed) {
     }
   }
   return frame;
-}
-
-double Psnr(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b,
-            const FrameInfo& info) {
-  const std::size_t count = info.native_bytes() / info.bytes_per_sample();
-  double squared = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const double d = SampleAt(a, info, i) - SampleAt(b, info, i);
-    squared += d * d;
-  }
-  if (squared == 0) return 999;
-  const double max = (1 << info.bits_stored) - 1;
-  return 10 * std::log10(max * max / (squared / count));
 }
 
 // The frames every lossless path must round-trip: 8, 12 and 16 bits, signed and unsigned,
@@ -186,47 +141,6 @@ void ExpectCorruptionIsHandled(const FrameCodec& codec, const std::vector<std::u
 std::vector<std::uint8_t> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The first frame of a single-frame encapsulated file: its fragments concatenated (item 0 is
-// the Basic Offset Table).
-std::vector<std::uint8_t> FirstFrameFragments(const std::string& path) {
-  DcmFileFormat file;
-  EXPECT_TRUE(file.loadFile(path.c_str()).good()) << path;
-  DcmElement* element = nullptr;
-  EXPECT_TRUE(file.getDataset()->findAndGetElement(DCM_PixelData, element).good());
-  auto* pixel_data = dynamic_cast<DcmPixelData*>(element);
-  DcmPixelSequence* sequence = nullptr;
-  E_TransferSyntax syntax = file.getDataset()->getOriginalXfer();
-  if (pixel_data == nullptr ||
-      !pixel_data->getEncapsulatedRepresentation(syntax, nullptr, sequence).good() ||
-      sequence == nullptr) {
-    ADD_FAILURE() << "no pixel sequence in " << path;
-    return {};
-  }
-  std::vector<std::uint8_t> frame;
-  for (unsigned long i = 1; i < sequence->card(); ++i) {
-    DcmPixelItem* item = nullptr;
-    Uint8* bytes = nullptr;
-    if (!sequence->getItem(item, i).good() || !item->getUint8Array(bytes).good()) break;
-    frame.insert(frame.end(), bytes, bytes + item->getLength());
-  }
-  return frame;
-}
-
-// Native 16-bit pixels of an uncompressed file, as little-endian bytes.
-std::vector<std::uint8_t> NativePixels16(const std::string& path) {
-  DcmFileFormat file;
-  EXPECT_TRUE(file.loadFile(path.c_str()).good()) << path;
-  const Uint16* words = nullptr;
-  unsigned long count = 0;
-  EXPECT_TRUE(file.getDataset()->findAndGetUint16Array(DCM_PixelData, words, &count).good());
-  std::vector<std::uint8_t> bytes(count * 2);
-  for (unsigned long i = 0; i < count; ++i) {
-    bytes[2 * i] = static_cast<std::uint8_t>(words[i]);
-    bytes[2 * i + 1] = static_cast<std::uint8_t>(words[i] >> 8);
-  }
-  return bytes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,9 +406,10 @@ TEST(JpegLsCodecTest, CorruptCodestreamsAreErrorsNotCrashes) {
 
 TEST(JpegLsCodecTest, DecodesPydicomCorpusFile) {
   const std::vector<std::uint8_t> frame =
-      FirstFrameFragments(kCorpus + "MR_small_jpeg_ls_lossless.dcm");
+      FirstFrameFragments(test_support::kPydicomCorpus + "MR_small_jpeg_ls_lossless.dcm");
   ASSERT_FALSE(frame.empty());
-  const std::vector<std::uint8_t> expected = NativePixels16(kCorpus + "MR_small.dcm");
+  const std::vector<std::uint8_t> expected =
+      NativePixels16(test_support::kPydicomCorpus + "MR_small.dcm");
   auto decoded = MakeJpegLsLosslessCodec()->Decode(frame, Info(64, 64, 1, 16, 16, true));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   EXPECT_TRUE(decoded->pixels == expected);
@@ -695,9 +610,11 @@ TEST(RleCodecTest, CorruptCodestreamsAreErrorsNotCrashes) {
 }
 
 TEST(RleCodecTest, DecodesPydicomCorpusFile) {
-  const std::vector<std::uint8_t> frame = FirstFrameFragments(kCorpus + "MR_small_RLE.dcm");
+  const std::vector<std::uint8_t> frame =
+      FirstFrameFragments(test_support::kPydicomCorpus + "MR_small_RLE.dcm");
   ASSERT_FALSE(frame.empty());
-  const std::vector<std::uint8_t> expected = NativePixels16(kCorpus + "MR_small.dcm");
+  const std::vector<std::uint8_t> expected =
+      NativePixels16(test_support::kPydicomCorpus + "MR_small.dcm");
   ASSERT_EQ(expected.size(), 64u * 64 * 2);
   auto decoded = MakeRleLosslessCodec()->Decode(frame, Info(64, 64, 1, 16, 16, true));
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
@@ -759,8 +676,9 @@ TEST(RleCodecTest, AgreesWithPydicom) {
   const std::size_t ours = frames.size();
   const FrameInfo rgb8 = Info(100, 100, 3, 8, 8, false);
   const FrameInfo rgb16 = Info(100, 100, 3, 16, 16, false);
-  frames.emplace_back(FirstFrameFragments(kCorpus + "SC_rgb_rle.dcm"), rgb8);
-  frames.emplace_back(FirstFrameFragments(kCorpus + "SC_rgb_rle_16bit.dcm"), rgb16);
+  frames.emplace_back(FirstFrameFragments(test_support::kPydicomCorpus + "SC_rgb_rle.dcm"), rgb8);
+  frames.emplace_back(FirstFrameFragments(test_support::kPydicomCorpus + "SC_rgb_rle_16bit.dcm"),
+                      rgb16);
   const auto decoded = PydicomDecode(frames);
   ASSERT_EQ(decoded.size(), frames.size());
   for (std::size_t i = 0; i < ours; ++i) {

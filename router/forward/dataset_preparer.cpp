@@ -125,29 +125,35 @@ Result<PreparedDataset, std::string> DatasetPreparer::Prepare(
   }
   auto bytes = codecs::WriteDataset(*dataset.value(), target_uid);
   if (!bytes) return bytes.error();
-  if (!needs_codec) {
-    prepared.bytes = std::move(bytes.value());
-    return prepared;
-  }
+  prepared.bytes = std::move(bytes.value());
+  prepared.needs_persisting = needs_codec;
+  return prepared;
+}
 
-  // Spooled durably before it is sent: a retry, even after a restart, reuses it.
-  const spool::Part10Header header = spool::BuildPart10Header(
-      {item.sop_class_uid, prepared.sop_instance_uid, target_uid, "CONDUIT", destination});
+std::optional<std::string> DatasetPreparer::Persist(const QueuedInstance& item,
+                                                    const std::string& destination,
+                                                    PreparedDataset& prepared) const {
+  prepared.needs_persisting = false;
+  const std::filesystem::path transcoded = TranscodedPath(item.spool_id, destination);
+  const spool::Part10Header header =
+      spool::BuildPart10Header({item.sop_class_uid, prepared.sop_instance_uid,
+                                prepared.transfer_syntax_uid, "CONDUIT", destination});
   const std::filesystem::path partial = transcoded.string() + ".part";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return Errno("create " + partial.string());
   const bool written = WriteAll(fd, header.bytes.data(), header.bytes.size()) &&
-                       WriteAll(fd, bytes->data(), bytes->size()) && ::fdatasync(fd) == 0;
+                       WriteAll(fd, prepared.bytes.data(), prepared.bytes.size()) &&
+                       ::fdatasync(fd) == 0;
   const std::string write_error = written ? "" : Errno("write " + partial.string());
   ::close(fd);
   if (!written || ::rename(partial.c_str(), transcoded.c_str()) != 0) {
     std::filesystem::remove(partial);
     return written ? Errno("rename " + partial.string()) : write_error;
   }
-  if (prepared.transcode->lossy) {
+  if (prepared.transcode && prepared.transcode->lossy) {
     // PS3.3 C.7.6.1.1.5: a lossy copy is a new instance; keep which original it came from.
     const std::string line = item.sop_instance_uid + "\t" + prepared.sop_instance_uid + "\t" +
-                             destination + "\t" + target_uid + "\n";
+                             destination + "\t" + prepared.transfer_syntax_uid + "\n";
     const int map = ::open(uid_map_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (map >= 0) {
       WriteAll(map, reinterpret_cast<const std::uint8_t*>(line.data()), line.size());
@@ -157,8 +163,9 @@ Result<PreparedDataset, std::string> DatasetPreparer::Prepare(
   }
   prepared.file = transcoded;
   prepared.dataset_offset = header.bytes.size();
-  prepared.dataset_bytes = bytes->size();
-  return prepared;
+  prepared.dataset_bytes = prepared.bytes.size();
+  prepared.bytes = {};
+  return std::nullopt;
 }
 
 void DatasetPreparer::Forget(const std::string& spool_id,

@@ -3,7 +3,8 @@
 // (or the destination) needs another encoding, which the codecs produce. Runs on the transcode
 // pool, never on a network thread. A result that needed a codec is spooled durably under
 // <spool>/transcoded/ before it is sent, so a retry sends it again without transcoding again;
-// cheaper ones (edits, Explicit <-> Implicit VR) are redone in memory.
+// cheaper ones (edits, Explicit <-> Implicit VR) are redone in memory. Prepare is CPU work;
+// Persist, the durable write of a transcoded result, is disk work on its own threads.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,7 @@ struct PreparedDataset {
   std::uint64_t dataset_bytes = 0;                    // in `file`
   std::vector<std::uint8_t> bytes;                    // the dataset itself when it is not spooled
   std::optional<codecs::TranscodeOutcome> transcode;  // when a codec ran (not when reused)
+  bool needs_persisting = false;                      // a codec ran: Persist() before sending
 };
 
 class DatasetPreparer {
@@ -45,6 +47,11 @@ class DatasetPreparer {
                                                const std::string& destination,
                                                const std::string& target_uid,
                                                const config::TranscodeProfile* profile) const;
+  // Writes a transcoded dataset durably (Part 10 file, fdatasync, rename) and points `prepared`
+  // at it, releasing the memory. Separate from Prepare so that the CPU pool's workers do not
+  // wait for the disk. An error leaves `prepared` in memory, still sendable.
+  std::optional<std::string> Persist(const QueuedInstance& item, const std::string& destination,
+                                     PreparedDataset& prepared) const;
   // Removes the transcoded files of a spooled instance (all its destinations are done).
   void Forget(const std::string& spool_id, const std::vector<std::string>& destinations) const;
   // At startup: removes transcoded files whose instance is no longer in the spool.

@@ -245,6 +245,17 @@ asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::Prepare(
                             prepared.error());
     co_return std::nullopt;
   }
+  if (prepared->needs_persisting) {
+    // Made durable before it is sent, so that a retry (even after a restart) reuses it.
+    auto persist = [&preparer, item, destination, dataset = std::move(prepared.value())]() mutable {
+      if (const std::optional<std::string> error = preparer.Persist(*item, destination, dataset)) {
+        log::Warning("destination ", destination, ": transcoded copy of ", item->sop_instance_uid,
+                     " not spooled (sent from memory): ", *error);
+      }
+      return std::move(dataset);
+    };
+    prepared = co_await services_.pool.RunDiskWork(std::move(persist));
+  }
   if (const auto& outcome = prepared->transcode) {
     services_.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "ok");
     services_.metrics.Frames(outcome->frames, outcome->decode_seconds + outcome->encode_seconds,

@@ -25,7 +25,10 @@ class TranscodePool {
   unsigned threads() const { return threads_; }
   // Waits for the jobs already running or queued; their results go to executors that may have
   // stopped (and are then dropped). For shutdown, before what the jobs use is destroyed.
-  void Join() { pool_.join(); }
+  void Join() {
+    pool_.join();
+    disk_pool_.join();
+  }
 
   // Runs `job` on a worker and returns its result to the awaiting coroutine, on that
   // coroutine's own executor.
@@ -40,6 +43,15 @@ class TranscodePool {
     co_return std::move(*result);
   }
 
+  // The same for disk work (durable writes of transcoded results), on threads of its own so
+  // that the CPU workers never wait for a flush.
+  template <typename Job>
+  boost::asio::awaitable<std::invoke_result_t<Job>> RunDiskWork(Job job) {
+    auto result = co_await boost::asio::co_spawn(
+        disk_pool_.get_executor(), ExecuteDiskWork(std::move(job)), boost::asio::use_awaitable);
+    co_return std::move(*result);
+  }
+
  private:
   template <typename Job>
   static boost::asio::awaitable<std::optional<std::invoke_result_t<Job>>> Execute(
@@ -51,9 +63,15 @@ class TranscodePool {
     co_return value;
   }
 
+  template <typename Job>
+  static boost::asio::awaitable<std::optional<std::invoke_result_t<Job>>> ExecuteDiskWork(Job job) {
+    co_return std::optional<std::invoke_result_t<Job>>(job());
+  }
+
   unsigned threads_;
   metrics::TranscodeMetrics& metrics_;
   boost::asio::thread_pool pool_;
+  boost::asio::thread_pool disk_pool_;
 };
 
 }  // namespace conduit::forward

@@ -68,8 +68,8 @@ struct HttpError {
 };
 
 struct TlsOptions {
-  bool verify = true;              // verify the server's certificate and host name
-  std::filesystem::path ca_file;   // PEM bundle to trust instead of the system's; empty: system
+  bool verify = true;             // verify the server's certificate and host name
+  std::filesystem::path ca_file;  // PEM bundle to trust instead of the system's; empty: system
 };
 
 struct ClientOptions {

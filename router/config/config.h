@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rules/cidr.h"
@@ -78,10 +79,54 @@ struct RetryPolicy {
   std::uint32_t breaker_failures = 3;
 };
 
-// A place instances can be routed to: a PACS or other C-STORE SCP (the DIMSE forwarder).
-// Rules name destinations; the cloud forwarders will add other kinds.
+// How a destination is reached.
+enum class DestinationKind {
+  kDimse,   // a PACS or other C-STORE SCP
+  kStow,    // a DICOMweb service, STOW-RS
+  kS3,      // an S3-compatible object store
+  kFolder,  // a local or mounted directory
+};
+const char* DestinationKindName(DestinationKind kind);
+
+// Settings shared by the HTTP destinations (STOW-RS and S3).
+struct HttpSettings {
+  std::uint32_t parallel_requests = 4;        // requests in flight at once, each on its connection
+  std::chrono::seconds request_timeout{300};  // one whole request, upload and answer
+  bool tls_verify = true;                     // check the server's certificate and name
+  std::filesystem::path tls_ca_file;          // PEM bundle to trust; empty: the system's
+};
+
+struct StowSettings {
+  std::string url;  // the DICOMweb root; instances are POSTed to <url>/studies
+  std::uint32_t max_instances_per_request = 50;   // instances of one study per POST
+  std::uint64_t max_request_bytes = 64ull << 20;  // a request stops growing at this size
+  enum class Auth { kNone, kBasic, kBearer } auth = Auth::kNone;
+  std::string username;                 // basic
+  std::filesystem::path password_file;  // basic: the password, read again when it changes
+  std::filesystem::path token_file;     // bearer: the token, read again when it changes
+};
+
+struct S3Settings {
+  std::string endpoint;  // scheme://host[:port]
+  std::string region = "us-east-1";
+  std::string bucket;
+  bool path_style = true;  // endpoint/bucket/key; false: bucket.host/key
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::filesystem::path credentials_file;  // instead of the two above
+  std::uint64_t multipart_threshold_bytes = 64ull << 20;
+  std::uint64_t multipart_part_bytes = 16ull << 20;
+};
+
+inline constexpr std::string_view kDefaultKeyTemplate =
+    "{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.dcm";
+
+// A place instances can be routed to. Rules name destinations; `kind` says which forwarder
+// delivers its queue and which of the settings below apply.
 struct DestinationConfig {
   std::string name;
+  DestinationKind kind = DestinationKind::kDimse;
+  // DIMSE
   std::string host;
   std::uint16_t port = 104;
   std::string called_ae;                               // the destination's AE title
@@ -95,6 +140,14 @@ struct DestinationConfig {
   // Transfer syntaxes to offer, in order of preference: "stored" (kept as received) and UIDs.
   std::vector<std::string> transfer_syntaxes{"stored", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"};
   bool warning_is_success = true;  // 0xB0xx answers count as delivered
+  // STOW-RS and S3 (connect_timeout above applies to them too)
+  HttpSettings http;
+  StowSettings stow;
+  S3Settings s3;
+  // S3 and folder: where each instance goes, from its attributes
+  std::string key_template{kDefaultKeyTemplate};
+  std::filesystem::path folder;  // folder: the directory written to
+  // All kinds
   RetryPolicy retry;
 };
 

@@ -23,6 +23,7 @@
 
 #include "codecs/codec_registry.h"
 #include "codecs/transfer_syntax_registry.h"
+#include "router/forward/object_key.h"
 #include "rules/edit_distance.h"
 #include "rules/yaml_document.h"
 
@@ -80,8 +81,11 @@ constexpr auto kSpoolKeys =
                                      "sync_threads", "writeback_chunk_bytes"});
 constexpr auto kMetricsKeys = std::to_array<std::string_view>({"enabled", "listen"});
 constexpr auto kRulesKeys = std::to_array<std::string_view>({"file", "reload_check_seconds"});
-constexpr auto kDestinationKeys = std::to_array<std::string_view>({
+// The keys of each kind of destination ("name", "type" and "retry" are common to all).
+constexpr auto kDimseDestinationKeys = std::to_array<std::string_view>({
     "name",
+    "type",
+    "retry",
     "host",
     "port",
     "called_ae",
@@ -94,8 +98,50 @@ constexpr auto kDestinationKeys = std::to_array<std::string_view>({
     "idle_timeout_seconds",
     "transfer_syntaxes",
     "warning_is_success",
-    "retry",
 });
+constexpr auto kStowDestinationKeys = std::to_array<std::string_view>({
+    "name",
+    "type",
+    "retry",
+    "url",
+    "parallel_requests",
+    "max_instances_per_request",
+    "max_request_bytes",
+    "connect_timeout_seconds",
+    "request_timeout_seconds",
+    "auth",
+    "tls",
+});
+constexpr auto kS3DestinationKeys = std::to_array<std::string_view>({
+    "name",
+    "type",
+    "retry",
+    "endpoint",
+    "region",
+    "bucket",
+    "path_style",
+    "key_template",
+    "access_key_id",
+    "secret_access_key",
+    "credentials_file",
+    "multipart_threshold_bytes",
+    "multipart_part_bytes",
+    "parallel_requests",
+    "connect_timeout_seconds",
+    "request_timeout_seconds",
+    "tls",
+});
+constexpr auto kFolderDestinationKeys =
+    std::to_array<std::string_view>({"name", "type", "retry", "path", "key_template"});
+constexpr auto kAuthKeys =
+    std::to_array<std::string_view>({"type", "username", "password_file", "token_file"});
+constexpr auto kTlsKeys = std::to_array<std::string_view>({"verify", "ca_file"});
+constexpr std::int64_t kMaxParallelRequests = 64;
+constexpr std::int64_t kMaxInstancesPerRequest = 10000;
+constexpr std::uint64_t kMinRequestBytes = 64ull << 10;
+// S3: parts are 5 MiB to 5 GiB, at most 10,000 of them.
+constexpr std::uint64_t kMinPartBytes = 5ull << 20;
+constexpr std::uint64_t kMaxPartBytes = 5ull << 30;
 constexpr auto kRetryKeys =
     std::to_array<std::string_view>({"initial_delay_ms", "max_delay_seconds", "multiplier",
                                      "jitter_percent", "max_age_hours", "breaker_failures"});
@@ -119,6 +165,16 @@ constexpr std::size_t kMaxDestinationNameLength = 64;
 
 template <typename Enum>
 using Choice = std::pair<std::string_view, Enum>;
+
+constexpr std::array<Choice<DestinationKind>, 4> kDestinationKinds = {
+    {{"dimse", DestinationKind::kDimse},
+     {"stow", DestinationKind::kStow},
+     {"s3", DestinationKind::kS3},
+     {"folder", DestinationKind::kFolder}}};
+constexpr std::array<Choice<StowSettings::Auth>, 3> kStowAuthKinds = {
+    {{"none", StowSettings::Auth::kNone},
+     {"basic", StowSettings::Auth::kBasic},
+     {"bearer", StowSettings::Auth::kBearer}}};
 
 constexpr std::array<Choice<LogLevel>, 4> kLogLevels = {{{"debug", LogLevel::kDebug},
                                                          {"info", LogLevel::kInfo},
@@ -342,6 +398,71 @@ std::optional<std::string> HostProblem(std::string_view host) {
                      });
   if (!plain) {
     return Quoted(host) + " is not a host name or IP address";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> HttpUrlProblem(std::string_view url) {
+  const bool has_scheme = url.starts_with("http://") || url.starts_with("https://");
+  const std::size_t host_start = url.find("://") + 3;
+  if (!has_scheme || url.size() <= host_start || url[host_start] == '/' ||
+      url.find_first_of(" \t\r\n") != std::string_view::npos) {
+    return Quoted(url) + " is not an http:// or https:// URL with a host";
+  }
+  return std::nullopt;
+}
+
+// The endpoint of an object store is a scheme and a host, maybe a port: the bucket and key go
+// after it, so it takes no path.
+std::optional<std::string> EndpointProblem(std::string_view endpoint) {
+  if (auto problem = HttpUrlProblem(endpoint)) return problem;
+  const std::string_view rest = endpoint.substr(endpoint.find("://") + 3);
+  const bool host_and_port = std::all_of(rest.begin(), rest.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+           c == '[' || c == ']';
+  });
+  if (!host_and_port) {
+    return Quoted(endpoint) + " must be scheme://host[:port] without a path, e.g. " +
+           "https://s3.eu-central-1.amazonaws.com";
+  }
+  return std::nullopt;
+}
+
+// S3 bucket naming rules, the part that matters for addressing: 3-63 lower-case letters,
+// digits, '.' and '-'.
+std::optional<std::string> BucketProblem(std::string_view bucket) {
+  const bool valid =
+      bucket.size() >= 3 && bucket.size() <= 63 &&
+      std::all_of(bucket.begin(), bucket.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+      });
+  if (!valid) {
+    return Quoted(bucket) + " is not a bucket name: 3 to 63 lower-case letters, digits, '.', '-'";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> RegionProblem(std::string_view region) {
+  const bool valid = !region.empty() && region.size() <= 64 &&
+                     std::all_of(region.begin(), region.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                     });
+  if (!valid) return Quoted(region) + " is not a region name such as us-east-1";
+  return std::nullopt;
+}
+
+std::optional<std::string> KeyTemplateProblem(std::string_view text) {
+  auto parsed = forward::KeyTemplate::Parse(text);
+  if (!parsed) return parsed.error();
+  return std::nullopt;
+}
+
+// Credentials and user names go into headers: no control characters.
+std::optional<std::string> HeaderValueProblem(std::string_view value) {
+  if (value.empty()) return std::string("must not be empty");
+  if (std::any_of(value.begin(), value.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return std::string("must not contain control characters");
   }
   return std::nullopt;
 }
@@ -926,15 +1047,63 @@ class ConfigReader {
   }
 
   std::optional<DestinationConfig> ReadDestination(const Field& field) {
-    const Section section = OpenSection(field, kDestinationKeys);
-    const std::size_t errors_before = errors_.size();
     DestinationConfig destination;
+    // The type decides which keys are allowed, so it is read before the section is opened.
+    const YAML::Node& entry = field.value;  // const: looking a key up must not add it
+    if (entry.IsMap() && entry["type"]) {
+      const YAML::Node type = entry["type"];
+      const std::string path = field.path.empty() ? "type" : field.path + ".type";
+      const std::size_t errors_before_type = errors_.size();
+      AssignChoice(Field{path, type, type.Mark()}, "destination type", kDestinationKinds,
+                   destination.kind);
+      // Which keys belong is unknown: reading them as a DIMSE destination would only add noise.
+      if (errors_.size() != errors_before_type) return std::nullopt;
+    }
+    const std::size_t errors_before = errors_.size();
+    const Section section = OpenSection(field, DestinationKeys(destination.kind));
     const auto name_field = Find(section, "name");
     if (!name_field) {
       AddError(field, "a destination needs a name");
     } else if (auto name = ReadText(*name_field, "a destination name", DestinationNameProblem)) {
       destination.name = std::move(*name);
     }
+    switch (destination.kind) {
+      case DestinationKind::kDimse:
+        ReadDimseDestination(field, section, destination);
+        break;
+      case DestinationKind::kStow:
+        ReadStowDestination(field, section, destination);
+        break;
+      case DestinationKind::kS3:
+        ReadS3Destination(field, section, destination);
+        break;
+      case DestinationKind::kFolder:
+        ReadFolderDestination(field, section, destination);
+        break;
+    }
+    if (const auto value = Find(section, "retry")) {
+      ReadRetry(*value, destination.retry);
+    }
+    if (errors_.size() != errors_before) return std::nullopt;
+    return destination;
+  }
+
+  static std::span<const std::string_view> DestinationKeys(DestinationKind kind) {
+    switch (kind) {
+      case DestinationKind::kStow:
+        return kStowDestinationKeys;
+      case DestinationKind::kS3:
+        return kS3DestinationKeys;
+      case DestinationKind::kFolder:
+        return kFolderDestinationKeys;
+      case DestinationKind::kDimse:
+        break;
+    }
+    return kDimseDestinationKeys;
+  }
+
+  void ReadDimseDestination(const Field& field, const Section& section,
+                            DestinationConfig& destination) {
     if (const auto host_field = Find(section, "host")) {
       if (auto host = ReadText(*host_field, "a host name or IP address", HostProblem)) {
         destination.host = std::move(*host);
@@ -977,11 +1146,151 @@ class ConfigReader {
     if (const auto value = Find(section, "warning_is_success")) {
       AssignBool(*value, destination.warning_is_success);
     }
-    if (const auto value = Find(section, "retry")) {
-      ReadRetry(*value, destination.retry);
+  }
+
+  // What STOW-RS and S3 share: parallelism, timeouts, TLS.
+  void ReadHttpSettings(const Section& section, DestinationConfig& destination) {
+    HttpSettings& http = destination.http;
+    if (const auto value = Find(section, "parallel_requests")) {
+      AssignInteger(*value, 1, kMaxParallelRequests, http.parallel_requests);
     }
-    if (errors_.size() != errors_before) return std::nullopt;
-    return destination;
+    if (const auto value = Find(section, "connect_timeout_seconds")) {
+      AssignSeconds(*value, destination.connect_timeout);
+    }
+    if (const auto value = Find(section, "request_timeout_seconds")) {
+      AssignSeconds(*value, http.request_timeout);
+    }
+    if (const auto tls_field = Find(section, "tls")) {
+      const Section tls = OpenSection(*tls_field, kTlsKeys);
+      if (const auto value = Find(tls, "verify")) AssignBool(*value, http.tls_verify);
+      if (const auto value = Find(tls, "ca_file")) {
+        if (auto path = ReadText(*value, "a file path", FilePathProblem)) http.tls_ca_file = *path;
+      }
+    }
+  }
+
+  void ReadStowDestination(const Field& field, const Section& section,
+                           DestinationConfig& destination) {
+    StowSettings& stow = destination.stow;
+    if (const auto value = Find(section, "url")) {
+      if (auto url = ReadText(*value, "a URL", HttpUrlProblem)) {
+        while (url->ends_with('/')) url->pop_back();
+        stow.url = std::move(*url);
+      }
+    } else {
+      AddError(field,
+               "a stow destination needs url (the DICOMweb root, e.g. "
+               "https://pacs.example.org/dicom-web)");
+    }
+    ReadHttpSettings(section, destination);
+    if (const auto value = Find(section, "max_instances_per_request")) {
+      AssignInteger(*value, 1, kMaxInstancesPerRequest, stow.max_instances_per_request);
+    }
+    if (const auto value = Find(section, "max_request_bytes")) {
+      AssignByteSize(*value, kMinRequestBytes, kMaxUint64, stow.max_request_bytes);
+    }
+    if (const auto auth_field = Find(section, "auth")) {
+      const Section auth = OpenSection(*auth_field, kAuthKeys);
+      if (const auto value = Find(auth, "type")) {
+        AssignChoice(*value, "auth type", kStowAuthKinds, stow.auth);
+      }
+      if (const auto value = Find(auth, "username")) {
+        if (auto name = ReadText(*value, "a user name", HeaderValueProblem)) stow.username = *name;
+      }
+      if (const auto value = Find(auth, "password_file")) {
+        if (auto path = ReadText(*value, "a file path", FilePathProblem)) {
+          stow.password_file = *path;
+        }
+      }
+      if (const auto value = Find(auth, "token_file")) {
+        if (auto path = ReadText(*value, "a file path", FilePathProblem)) stow.token_file = *path;
+      }
+      if (stow.auth == StowSettings::Auth::kBasic &&
+          (stow.username.empty() || stow.password_file.empty())) {
+        AddError(*auth_field, "basic auth needs username and password_file");
+      }
+      if (stow.auth == StowSettings::Auth::kBearer && stow.token_file.empty()) {
+        AddError(*auth_field, "bearer auth needs token_file (a file holding the token)");
+      }
+    }
+  }
+
+  void ReadS3Destination(const Field& field, const Section& section,
+                         DestinationConfig& destination) {
+    S3Settings& s3 = destination.s3;
+    if (const auto value = Find(section, "endpoint")) {
+      if (auto endpoint = ReadText(*value, "a URL", EndpointProblem)) {
+        s3.endpoint = std::move(*endpoint);
+      }
+    } else {
+      AddError(field, "an s3 destination needs endpoint (e.g. https://s3.us-east-1.amazonaws.com)");
+    }
+    if (const auto value = Find(section, "bucket")) {
+      if (auto bucket = ReadText(*value, "a bucket name", BucketProblem)) {
+        s3.bucket = std::move(*bucket);
+      }
+    } else {
+      AddError(field, "an s3 destination needs bucket");
+    }
+    if (const auto value = Find(section, "region")) {
+      if (auto region = ReadText(*value, "a region", RegionProblem)) s3.region = *region;
+    }
+    if (const auto value = Find(section, "path_style")) AssignBool(*value, s3.path_style);
+    ReadKeyTemplate(section, destination);
+    if (const auto value = Find(section, "access_key_id")) {
+      if (auto id = ReadText(*value, "an access key id", HeaderValueProblem)) {
+        s3.access_key_id = *id;
+      }
+    }
+    if (const auto value = Find(section, "secret_access_key")) {
+      if (auto secret = ReadText(*value, "a secret access key", HeaderValueProblem)) {
+        s3.secret_access_key = *secret;
+      }
+    }
+    if (const auto value = Find(section, "credentials_file")) {
+      if (auto path = ReadText(*value, "a file path", FilePathProblem)) {
+        s3.credentials_file = *path;
+      }
+    }
+    const bool inline_keys = !s3.access_key_id.empty() || !s3.secret_access_key.empty();
+    if (inline_keys && !s3.credentials_file.empty()) {
+      AddError(field,
+               "give either access_key_id and secret_access_key or credentials_file, "
+               "not both");
+    } else if (inline_keys && (s3.access_key_id.empty() || s3.secret_access_key.empty())) {
+      AddError(field, "access_key_id and secret_access_key go together");
+    } else if (!inline_keys && s3.credentials_file.empty()) {
+      AddError(field,
+               "an s3 destination needs credentials: access_key_id and "
+               "secret_access_key, or credentials_file");
+    }
+    if (const auto value = Find(section, "multipart_threshold_bytes")) {
+      AssignByteSize(*value, kMinPartBytes, kMaxUint64, s3.multipart_threshold_bytes);
+    }
+    if (const auto value = Find(section, "multipart_part_bytes")) {
+      AssignByteSize(*value, kMinPartBytes, kMaxPartBytes, s3.multipart_part_bytes);
+    }
+    ReadHttpSettings(section, destination);
+  }
+
+  void ReadFolderDestination(const Field& field, const Section& section,
+                             DestinationConfig& destination) {
+    if (const auto value = Find(section, "path")) {
+      if (auto path = ReadText(*value, "a directory path", DirectoryProblem)) {
+        destination.folder = *path;
+      }
+    } else {
+      AddError(field, "a folder destination needs path (the directory to write to)");
+    }
+    ReadKeyTemplate(section, destination);
+  }
+
+  void ReadKeyTemplate(const Section& section, DestinationConfig& destination) {
+    if (const auto value = Find(section, "key_template")) {
+      if (auto text = ReadText(*value, "a key template", KeyTemplateProblem)) {
+        destination.key_template = std::move(*text);
+      }
+    }
   }
 
   std::optional<std::string> ReadOfferedTransferSyntax(const Field& field) {
@@ -1143,6 +1452,13 @@ class ConfigReader {
 };
 
 }  // namespace
+
+const char* DestinationKindName(DestinationKind kind) {
+  for (const auto& [name, value] : kDestinationKinds) {
+    if (value == kind) return name.data();
+  }
+  return "dimse";
+}
 
 ConfigResult LoadConfigText(std::string_view yaml_text, std::string_view source_name) {
   ConfigReader reader(source_name);

@@ -58,9 +58,10 @@ void Destination::AddDeadLetter(QueuedInstancePtr item) {
   queue_.AddDeadLetter(std::move(item));
 }
 
-std::vector<QueuedInstancePtr> Destination::Take() {
+std::vector<QueuedInstancePtr> Destination::Take(std::size_t max_items, std::string_view study,
+                                                 std::uint64_t max_bytes) {
   std::lock_guard lock(mutex_);
-  std::vector<QueuedInstancePtr> items = queue_.Take(Clock::now());
+  std::vector<QueuedInstancePtr> items = queue_.Take(Clock::now(), max_items, study, max_bytes);
   for (const QueuedInstancePtr& item : items) {
     journal_->Append(JournalMark::kAttempt, item->spool_id);
     if (item->maybe_delivered_before) {
@@ -85,11 +86,11 @@ void Destination::Delivered(const QueuedInstancePtr& item) {
 }
 
 void Destination::Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome,
-                         const std::string& reason) {
+                         const std::string& reason, Clock::duration retry_after) {
   bool dead = false;
   {
     std::lock_guard lock(mutex_);
-    dead = queue_.Failed(item, outcome, reason, Clock::now());
+    dead = queue_.Failed(item, outcome, reason, Clock::now(), retry_after);
     if (dead)
       journal_->Append(JournalMark::kDeadLettered, item->spool_id, item->dead_letter_reason);
   }
@@ -122,15 +123,15 @@ void Destination::ConnectionFailed(const std::string& reason) {
   CircuitState after = CircuitState::kClosed;
   {
     std::lock_guard lock(mutex_);
-    before = queue_.Status().circuit;
+    before = queue_.circuit();
     queue_.ConnectionFailed(reason, Clock::now());
-    after = queue_.Status().circuit;
+    after = queue_.circuit();
   }
   metrics_->ConnectionFailed();
   if (before == CircuitState::kProbing) metrics_->Probed(false);
   if (after == CircuitState::kOpen && before == CircuitState::kClosed) {
     log::Warning("destination ", name_, ": circuit open after repeated failures (", reason,
-                 "); probing with C-ECHO until it answers");
+                 "); probing until it answers");
   } else if (before == CircuitState::kClosed) {
     log::Warning("destination ", name_, ": ", reason);
   }
@@ -140,7 +141,8 @@ void Destination::ConnectionSucceeded() {
   CircuitState before = CircuitState::kClosed;
   {
     std::lock_guard lock(mutex_);
-    before = queue_.Status().circuit;
+    before = queue_.circuit();
+    if (before == CircuitState::kClosed && queue_.connection_failures() == 0) return;
     queue_.ConnectionSucceeded();
   }
   if (before == CircuitState::kProbing) {
@@ -148,6 +150,15 @@ void Destination::ConnectionSucceeded() {
     log::Info("destination ", name_, ": answers again; circuit closed");
     Wake();
   }
+}
+
+void Destination::Throttle(Clock::duration delay) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.Throttle(Clock::now() + delay);
+  }
+  log::Info("destination ", name_, ": asked to slow down; nothing sent for ",
+            std::chrono::duration_cast<std::chrono::seconds>(delay).count(), " s");
 }
 
 bool Destination::BeginProbe() {

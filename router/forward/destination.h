@@ -4,9 +4,11 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "router/config/config.h"
@@ -37,12 +39,16 @@ class Destination {
   void AddDeadLetter(QueuedInstancePtr item);
 
   // For the forwarder. Take writes the attempt marks before anything is sent.
-  std::vector<QueuedInstancePtr> Take();
+  std::vector<QueuedInstancePtr> Take(  // see DestinationQueue::Take
+      std::size_t max_items = std::numeric_limits<std::size_t>::max(), std::string_view study = {},
+      std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max());
   void Delivered(const QueuedInstancePtr& item);
-  void Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome, const std::string& reason);
+  void Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome, const std::string& reason,
+              Clock::duration retry_after = Clock::duration::zero());
   void Return(std::vector<QueuedInstancePtr> items);
   void ConnectionFailed(const std::string& reason);
   void ConnectionSucceeded();
+  void Throttle(Clock::duration delay);  // the destination said Retry-After
   bool BeginProbe();
 
   // For the service: retries and quiet groups come due, expired items are dead-lettered, the

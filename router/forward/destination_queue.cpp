@@ -64,18 +64,32 @@ void DestinationQueue::AddDeadLetter(QueuedInstancePtr item) {
   dead_letters_.emplace(item->spool_id, std::move(item));
 }
 
-std::vector<QueuedInstancePtr> DestinationQueue::Take(Clock::time_point now) {
-  if (circuit_ != CircuitState::kClosed || now < paused_until_) return {};
+std::vector<QueuedInstancePtr> DestinationQueue::Take(Clock::time_point now, std::size_t max_items,
+                                                      std::string_view study,
+                                                      std::uint64_t max_bytes) {
+  if (circuit_ != CircuitState::kClosed || now < paused_until_ || now < throttled_until_) return {};
+  if (max_items == 0) return {};
   for (auto& [priority, batches] : ready_) {
     if (batches.empty()) continue;
     Batch& front = batches.front();
+    const bool group = front.size() > 1 && GroupKey(*front.front());
+    // Only the next item in line may join: a filter must not let items overtake each other.
+    const QueuedInstance& next = *front.front();
+    if (!study.empty() && next.study_instance_uid != study) return {};
+    if (next.file_bytes > max_bytes) return {};
     Batch taken;
-    if (front.size() > 1 && GroupKey(*front.front())) {
+    if (group && front.size() <= max_items) {
       taken = std::move(front);  // a released study or series leaves together
       batches.pop_front();
+    } else if (group) {
+      // Larger than the caller can carry: its first items go now, the rest stay first in line.
+      const auto end = front.begin() + static_cast<std::ptrdiff_t>(max_items);
+      taken.assign(std::make_move_iterator(front.begin()), std::make_move_iterator(end));
+      front.erase(front.begin(), end);
     } else {
-      taken.push_back(std::move(front.back()));
-      front.pop_back();
+      // Instances given back together (Return) leave one at a time, in their order.
+      taken.push_back(std::move(front.front()));
+      front.erase(front.begin());
       if (front.empty()) batches.pop_front();
     }
     ready_count_ -= taken.size();
@@ -90,7 +104,8 @@ void DestinationQueue::Delivered(const QueuedInstancePtr& item) {
 }
 
 bool DestinationQueue::Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome,
-                              const std::string& reason, Clock::time_point now) {
+                              const std::string& reason, Clock::time_point now,
+                              Clock::duration retry_after) {
   in_flight_.erase(item->spool_id);
   ++item->failures;
   item->last_error = reason;
@@ -104,7 +119,8 @@ bool DestinationQueue::Failed(const QueuedInstancePtr& item, DeliveryOutcome out
     DeadLetter(item, ExpiryReason(*item));
     return true;
   }
-  retry_wait_.emplace(now + RetryDelay(policy_, item->failures, unit_random_()), item);
+  const auto backoff = RetryDelay(policy_, item->failures, unit_random_());
+  retry_wait_.emplace(now + std::max<Clock::duration>(backoff, retry_after), item);
   return false;
 }
 
@@ -126,6 +142,10 @@ void DestinationQueue::ConnectionSucceeded() {
   connection_failures_ = 0;
   paused_until_ = {};
   circuit_ = CircuitState::kClosed;
+}
+
+void DestinationQueue::Throttle(Clock::time_point until) {
+  throttled_until_ = std::max(throttled_until_, until);
 }
 
 bool DestinationQueue::BeginProbe(Clock::time_point now) {
@@ -184,7 +204,8 @@ std::vector<QueuedInstancePtr> DestinationQueue::RemoveOwed(
 }
 
 bool DestinationQueue::HasReadyWork(Clock::time_point now) const {
-  return ready_count_ > 0 && circuit_ == CircuitState::kClosed && now >= paused_until_;
+  return ready_count_ > 0 && circuit_ == CircuitState::kClosed && now >= paused_until_ &&
+         now >= throttled_until_;
 }
 
 std::vector<QueuedInstancePtr> DestinationQueue::RetryNow(const ItemSelection& selection) {
@@ -215,6 +236,7 @@ std::vector<QueuedInstancePtr> DestinationQueue::RetryNow(const ItemSelection& s
   }
   // The operator says the destination is fixed: try it now rather than after the backoff.
   paused_until_ = {};
+  throttled_until_ = {};
   return moved;
 }
 
@@ -243,7 +265,8 @@ QueueStatus DestinationQueue::Status() const {
   status.circuit = circuit_;
   status.last_error = last_error_;
   status.last_error_at = last_error_at_;
-  if (paused_until_ != Clock::time_point{}) status.paused_until = paused_until_;
+  const Clock::time_point paused_until = std::max(paused_until_, throttled_until_);
+  if (paused_until != Clock::time_point{}) status.paused_until = paused_until;
   const auto consider = [&](const QueuedInstancePtr& item) {
     if (!status.oldest_received || item->received_at < *status.oldest_received) {
       status.oldest_received = item->received_at;

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -38,7 +40,7 @@ struct QueueStatus {
   CircuitState circuit = CircuitState::kClosed;
   std::string last_error;
   std::optional<Clock::time_point> last_error_at;
-  std::optional<Clock::time_point> paused_until;  // after connection failures
+  std::optional<Clock::time_point> paused_until;  // after connection failures or Retry-After
 
   std::size_t owed() const { return ready + retry_wait + held + in_flight; }
 };
@@ -62,12 +64,19 @@ class DestinationQueue {
 
   // What to send now: one instance, or a whole released study/series. Empty when nothing is
   // ready, while paused after a connection failure, or while the circuit is not closed.
-  std::vector<QueuedInstancePtr> Take(Clock::time_point now);
+  // At most `max_items` (a larger study or series is split, its first items first). To fill a
+  // request: with `study`, only when the next item in line belongs to that study, and with
+  // `max_bytes`, only when its spooled file is no larger.
+  std::vector<QueuedInstancePtr> Take(
+      Clock::time_point now, std::size_t max_items = std::numeric_limits<std::size_t>::max(),
+      std::string_view study = {},
+      std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max());
   void Delivered(const QueuedInstancePtr& item);
   // An attempt failed. A transient failure waits for a retry, unless the item is past the
   // maximum age; a permanent one is dead-lettered. Returns true when the item was dead-lettered.
+  // `retry_after` (an HTTP server's Retry-After) delays the retry further than the backoff would.
   bool Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome, const std::string& reason,
-              Clock::time_point now);
+              Clock::time_point now, Clock::duration retry_after = Clock::duration::zero());
   // Taken but never attempted (no association could be opened): back to the front, unchanged.
   void Return(std::vector<QueuedInstancePtr> items);
 
@@ -75,6 +84,9 @@ class DestinationQueue {
   // breaker_failures in a row the circuit opens and only probes (BeginProbe) may reach out.
   void ConnectionFailed(const std::string& reason, Clock::time_point now);
   void ConnectionSucceeded();
+  // The destination asked us to slow down (HTTP 429/503 with Retry-After): nothing is taken
+  // before `until`. Unlike a connection failure this does not count towards the breaker.
+  void Throttle(Clock::time_point until);
   // True once, when the circuit is open and its pause is over: the caller probes with C-ECHO and
   // reports back with ConnectionSucceeded or ConnectionFailed.
   bool BeginProbe(Clock::time_point now);
@@ -92,6 +104,8 @@ class DestinationQueue {
   std::vector<QueuedInstancePtr> Purge(const ItemSelection& selection);
 
   QueueStatus Status() const;
+  CircuitState circuit() const { return circuit_; }
+  std::uint32_t connection_failures() const { return connection_failures_; }
   // Up to `limit` items of each kind, for `conduit queue show`.
   std::vector<QueuedInstancePtr> Pending(std::size_t limit) const;
   std::vector<QueuedInstancePtr> DeadLetters(std::size_t limit) const;
@@ -130,6 +144,7 @@ class DestinationQueue {
   CircuitState circuit_ = CircuitState::kClosed;
   std::uint32_t connection_failures_ = 0;  // in a row
   Clock::time_point paused_until_{};
+  Clock::time_point throttled_until_{};  // by the destination itself (Retry-After)
   std::string last_error_;
   std::optional<Clock::time_point> last_error_at_;
 };

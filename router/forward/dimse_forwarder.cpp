@@ -149,7 +149,7 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
   }
   if (!context) {
     std::string reason;
-    if (!key.transcode_profile.empty() && !Profile(key.transcode_profile)) {
+    if (!key.transcode_profile.empty() && !services_.Profile(key.transcode_profile)) {
       reason = "transcode profile '" + key.transcode_profile + "' is not in the configuration";
     } else if (!association.AcceptsAbstractSyntax(item->sop_class_uid)) {
       reason = "destination refused SOP class " + item->sop_class_uid +
@@ -222,54 +222,7 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
 
 asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::Prepare(
     const QueuedInstancePtr& item, const std::string& target_uid) {
-  const config::TranscodeProfile* profile = Profile(item->route.transcode_profile);
-  const DatasetPreparer& preparer = services_.preparer;
-  const std::string destination = destination_.name();
-  // A named job, not a temporary in the co_await expression: GCC 12 destroys such temporaries
-  // twice when the coroutine resumes on another thread.
-  auto job = [&preparer, item, destination, target_uid, profile] {
-    return preparer.Prepare(*item, destination, target_uid, profile);
-  };
-  auto prepared = co_await services_.pool.Run(std::move(job));
-  const codecs::TransferSyntax* stored = codecs::FindTransferSyntax(item->transfer_syntax_uid);
-  const codecs::TransferSyntax* target = codecs::FindTransferSyntax(target_uid);
-  const bool transcoding = target_uid != item->transfer_syntax_uid && stored && target &&
-                           (stored->encapsulated || target->encapsulated);
-  if (!prepared) {
-    if (transcoding) {
-      services_.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "failed");
-    }
-    destination_.Failed(item, DeliveryOutcome::kPermanent,
-                        (transcoding ? "transcoding to " + target_uid + " failed: "
-                                     : std::string("preparing the dataset failed: ")) +
-                            prepared.error());
-    co_return std::nullopt;
-  }
-  if (prepared->needs_persisting) {
-    // Made durable before it is sent, so that a retry (even after a restart) reuses it.
-    auto persist = [&preparer, item, destination, dataset = std::move(prepared.value())]() mutable {
-      if (const std::optional<std::string> error = preparer.Persist(*item, destination, dataset)) {
-        log::Warning("destination ", destination, ": transcoded copy of ", item->sop_instance_uid,
-                     " not spooled (sent from memory): ", *error);
-      }
-      return std::move(dataset);
-    };
-    prepared = co_await services_.pool.RunDiskWork(std::move(persist));
-  }
-  if (const auto& outcome = prepared->transcode) {
-    services_.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "ok");
-    services_.metrics.Frames(outcome->frames, outcome->decode_seconds + outcome->encode_seconds,
-                             outcome->encoded_bytes
-                                 ? static_cast<double>(outcome->native_bytes) /
-                                       static_cast<double>(outcome->encoded_bytes)
-                                 : 0.0);
-    if (outcome->lossy) {
-      log::Info("destination ", destination_.name(), ": lossy ", target_uid, " copy of ",
-                outcome->original_sop_instance_uid, " is the new instance ",
-                outcome->sop_instance_uid);
-    }
-  }
-  co_return std::move(prepared.value());
+  co_return co_await PrepareForDestination(services_, destination_, item, target_uid);
 }
 
 asio::awaitable<bool> DimseForwarder::OpenFor(Lane& lane,
@@ -345,18 +298,10 @@ DimseForwarder::ContextKey DimseForwarder::KeyOf(const QueuedInstance& item) {
   return {item.sop_class_uid, item.transfer_syntax_uid, item.route.transcode_profile};
 }
 
-const config::TranscodeProfile* DimseForwarder::Profile(const std::string& name) const {
-  if (name.empty()) return nullptr;
-  for (const config::TranscodeProfile& profile : services_.profiles) {
-    if (profile.name == name) return &profile;
-  }
-  return nullptr;
-}
-
 std::vector<std::string> DimseForwarder::Candidates(const ContextKey& key) const {
   if (!key.transcode_profile.empty()) {
     // The route asked for this encoding: that one only.
-    const config::TranscodeProfile* profile = Profile(key.transcode_profile);
+    const config::TranscodeProfile* profile = services_.Profile(key.transcode_profile);
     if (!profile || !CanProduce(key.stored_transfer_syntax, profile->transfer_syntax, profile)) {
       return {};
     }

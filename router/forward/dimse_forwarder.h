@@ -22,19 +22,12 @@
 #include "router/forward/dataset_preparer.h"
 #include "router/forward/destination.h"
 #include "router/forward/forwarder.h"
+#include "router/forward/preparation.h"
 #include "router/forward/transcode_pool.h"
 #include "router/metrics/transcode_metrics.h"
 #include "router/net/scu_association.h"
 
 namespace conduit::forward {
-
-// What every forwarder shares: the transcode profiles, the pool and the preparer.
-struct PreparationServices {
-  const std::vector<config::TranscodeProfile>& profiles;
-  TranscodePool& pool;
-  const DatasetPreparer& preparer;
-  metrics::TranscodeMetrics& metrics;
-};
 
 class DimseForwarder final : public Forwarder {
  public:
@@ -80,9 +73,9 @@ class DimseForwarder final : public Forwarder {
   // the one its route's transcode profile names).
   std::vector<std::string> Candidates(const ContextKey& key) const;
   bool NeedsDecode(const ContextKey& key) const;
-  const config::TranscodeProfile* Profile(const std::string& name) const;
   static ContextKey KeyOf(const QueuedInstance& item);
-  // Prepares (edits, converts, transcodes) on the pool; what to send and under which UID.
+  // PrepareForDestination through a member coroutine: awaiting the free function straight from
+  // SendOne trips a false -Wmismatched-new-delete in GCC 12.
   boost::asio::awaitable<std::optional<PreparedDataset>> Prepare(const QueuedInstancePtr& item,
                                                                  const std::string& target_uid);
   std::vector<net::ProposedContext> Proposals(const std::vector<QueuedInstancePtr>& batch);

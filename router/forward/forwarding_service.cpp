@@ -9,6 +9,11 @@
 #include <set>
 #include <sstream>
 
+#include "router/forward/archive_forwarder.h"
+#include "router/forward/folder_sender.h"
+#include "router/forward/object_key.h"
+#include "router/forward/s3_sender.h"
+#include "router/forward/stow_sender.h"
 #include "router/log/log.h"
 #include "router/spool/header_reader.h"
 #include "router/spool/spool_usage.h"
@@ -195,13 +200,51 @@ ForwardRecoverySummary ForwardingService::Recover() {
   return summary;
 }
 
+std::unique_ptr<Forwarder> ForwardingService::MakeForwarder(
+    Destination& destination, const config::DestinationConfig& config) {
+  using config::DestinationKind;
+  if (config.kind == DestinationKind::kDimse) {
+    return std::make_unique<DimseForwarder>(io_, destination, config, preparation_);
+  }
+  const auto count_response = [&metrics = destination.metrics()](long status) {
+    metrics.HttpAnswered(status);
+  };
+  ArchiveSenderFactory make_sender;
+  unsigned workers = config.http.parallel_requests;
+  // The template was checked when the configuration was loaded.
+  auto key_template = KeyTemplate::Parse(config.key_template);
+  switch (config.kind) {
+    case DestinationKind::kStow:
+      make_sender = [&config, count_response](const std::atomic<bool>& cancel) {
+        return std::make_unique<StowSender>(config, cancel, count_response);
+      };
+      break;
+    case DestinationKind::kS3:
+      make_sender = [&config, count_response,
+                     key = key_template.value()](const std::atomic<bool>& cancel) {
+        return std::make_unique<S3Sender>(config, key, cancel, count_response);
+      };
+      break;
+    case DestinationKind::kFolder:
+      // One writer: each file costs two flushes, and more writers only queue at the disk.
+      workers = 1;
+      make_sender = [&config, key = key_template.value()](const std::atomic<bool>&) {
+        return std::make_unique<FolderSender>(config.folder, key);
+      };
+      break;
+    case DestinationKind::kDimse:
+      break;
+  }
+  return std::make_unique<ArchiveForwarder>(io_, destination, config, preparation_,
+                                            std::move(make_sender), workers);
+}
+
 void ForwardingService::Start() {
   {
     std::lock_guard lock(destinations_mutex_);
     for (auto& [name, destination] : destinations_) {
       if (!destination->config()) continue;
-      forwarders_.push_back(std::make_unique<DimseForwarder>(io_, *destination,
-                                                             *destination->config(), preparation_));
+      forwarders_.push_back(MakeForwarder(*destination, *destination->config()));
     }
   }
   for (const auto& forwarder : forwarders_) forwarder->Start();
@@ -385,9 +428,27 @@ admin::AdminReply ForwardingService::ShowQueue(Destination& destination) {
   const Clock::time_point now = Clock::now();
   out << "destination: " << destination.name() << "\n";
   if (const config::DestinationConfig* config = destination.config()) {
-    out << "address: " << config->called_ae << "@" << config->host << ":" << config->port
-        << " (calling AE " << config->calling_ae << ", " << config->max_associations
-        << " associations)\n";
+    switch (config->kind) {
+      case config::DestinationKind::kDimse:
+        out << "address: " << config->called_ae << "@" << config->host << ":" << config->port
+            << " (calling AE " << config->calling_ae << ", " << config->max_associations
+            << " associations)\n";
+        break;
+      case config::DestinationKind::kStow:
+        out << "address: STOW-RS " << config->stow.url << "/studies ("
+            << config->http.parallel_requests << " parallel requests, up to "
+            << config->stow.max_instances_per_request << " instances each)\n";
+        break;
+      case config::DestinationKind::kS3:
+        out << "address: S3 " << config->s3.endpoint << " bucket " << config->s3.bucket << ", keys "
+            << config->key_template << " (" << config->http.parallel_requests
+            << " parallel requests)\n";
+        break;
+      case config::DestinationKind::kFolder:
+        out << "address: folder " << config->folder.string() << ", files " << config->key_template
+            << "\n";
+        break;
+    }
   } else {
     out << "address: not in the configuration (nothing is sent)\n";
   }

@@ -69,6 +69,11 @@ class ForwardingService {
   admin::AdminReply HandleAdminCommand(const std::vector<std::string>& words);
 
  private:
+  // The forwarder for the destination's kind: DIMSE lanes, or archive workers with the kind's
+  // sender (STOW-RS, S3, folder).
+  std::unique_ptr<Forwarder> MakeForwarder(Destination& destination,
+                                           const config::DestinationConfig& config);
+
   struct SpooledFile {
     std::filesystem::path path;
     std::uint64_t bytes = 0;

@@ -49,17 +49,25 @@ ForwardMetrics::ForwardMetrics(prometheus::Registry& registry)
                       .Name("conduit_forward_bytes_total")
                       .Help("Dataset bytes sent to a destination")
                       .Register(registry)),
-      probes_(prometheus::BuildCounter()
-                  .Name("conduit_forward_probes_total")
-                  .Help("C-ECHO probes of a destination whose circuit is open, by result")
-                  .Register(registry)),
+      http_responses_(prometheus::BuildCounter()
+                          .Name("conduit_forward_http_responses_total")
+                          .Help("HTTP answers of a STOW-RS or S3 destination, by status code")
+                          .Register(registry)),
+      probes_(
+          prometheus::BuildCounter()
+              .Name("conduit_forward_probes_total")
+              .Help("Probes (C-ECHO, or an HTTP request) of a destination whose circuit is open, "
+                    "by result")
+              .Register(registry)),
       associations_active_(prometheus::BuildGauge()
                                .Name("conduit_forward_associations_active")
-                               .Help("Open associations to a destination")
+                               .Help("Open associations (DIMSE) or requests in flight (HTTP) to a "
+                                     "destination")
                                .Register(registry)),
       send_seconds_(prometheus::BuildHistogram()
                         .Name("conduit_forward_send_seconds")
-                        .Help("From C-STORE request to response, per instance")
+                        .Help("From request to response: per instance for C-STORE and "
+                              "folders, per HTTP request for STOW-RS and S3")
                         .Register(registry)),
       queue_depth_(prometheus::BuildGauge()
                        .Name("conduit_forward_queue_depth")
@@ -84,12 +92,32 @@ std::unique_ptr<DestinationMetrics> ForwardMetrics::ForDestination(
     const auto limit = [&](const char* what, double value) {
       limits_.Add({{"destination", name}, {"limit", what}}).Set(value);
     };
-    limit("max_associations", config->max_associations);
-    limit("max_instances_per_association", config->max_instances_per_association);
-    limit("max_pdu_bytes", config->max_pdu_bytes);
-    limit("connect_timeout_seconds", static_cast<double>(config->connect_timeout.count()));
-    limit("response_timeout_seconds", static_cast<double>(config->response_timeout.count()));
-    limit("idle_timeout_seconds", static_cast<double>(config->idle_timeout.count()));
+    switch (config->kind) {
+      case config::DestinationKind::kDimse:
+        limit("max_associations", config->max_associations);
+        limit("max_instances_per_association", config->max_instances_per_association);
+        limit("max_pdu_bytes", config->max_pdu_bytes);
+        limit("connect_timeout_seconds", static_cast<double>(config->connect_timeout.count()));
+        limit("response_timeout_seconds", static_cast<double>(config->response_timeout.count()));
+        limit("idle_timeout_seconds", static_cast<double>(config->idle_timeout.count()));
+        break;
+      case config::DestinationKind::kStow:
+      case config::DestinationKind::kS3:
+        limit("parallel_requests", config->http.parallel_requests);
+        limit("connect_timeout_seconds", static_cast<double>(config->connect_timeout.count()));
+        limit("request_timeout_seconds", static_cast<double>(config->http.request_timeout.count()));
+        if (config->kind == config::DestinationKind::kStow) {
+          limit("max_instances_per_request", config->stow.max_instances_per_request);
+          limit("max_request_bytes", static_cast<double>(config->stow.max_request_bytes));
+        } else {
+          limit("multipart_threshold_bytes",
+                static_cast<double>(config->s3.multipart_threshold_bytes));
+          limit("multipart_part_bytes", static_cast<double>(config->s3.multipart_part_bytes));
+        }
+        break;
+      case config::DestinationKind::kFolder:
+        break;
+    }
     limit("retry_max_delay_seconds",
           std::chrono::duration<double>(config->retry.max_delay).count());
     limit("retry_max_age_seconds", std::chrono::duration<double>(config->retry.max_age).count());
@@ -136,6 +164,28 @@ void DestinationMetrics::Sent(std::uint16_t status, double seconds, std::uint64_
           sends_by_status_.size() < kMaxStatusValues ? dimse::FormatStatus(status) : "other";
       counter = &families_.sends_.Add({{"destination", destination_}, {"status", label}});
       if (sends_by_status_.size() < kMaxStatusValues) sends_by_status_.emplace(status, counter);
+    } else {
+      counter = found->second;
+    }
+  }
+  counter->Increment();
+}
+
+void DestinationMetrics::Transferred(double seconds, std::uint64_t bytes) {
+  send_seconds_.Observe(seconds);
+  bytes_sent_.Increment(static_cast<double>(bytes));
+}
+
+void DestinationMetrics::HttpAnswered(long status) {
+  prometheus::Counter* counter = nullptr;
+  {
+    std::lock_guard lock(status_mutex_);
+    auto found = responses_by_code_.find(status);
+    if (found == responses_by_code_.end()) {
+      const bool room = responses_by_code_.size() < kMaxStatusValues;
+      const std::string label = room ? std::to_string(status) : "other";
+      counter = &families_.http_responses_.Add({{"destination", destination_}, {"code", label}});
+      if (room) responses_by_code_.emplace(status, counter);
     } else {
       counter = found->second;
     }

@@ -25,7 +25,9 @@ class DestinationMetrics {
  public:
   DestinationMetrics(ForwardMetrics& families, const std::string& destination);
 
-  void Sent(std::uint16_t status, double seconds, std::uint64_t bytes);
+  void Sent(std::uint16_t status, double seconds, std::uint64_t bytes);  // a C-STORE answered
+  void Transferred(double seconds, std::uint64_t bytes);  // an HTTP request or a file written
+  void HttpAnswered(long status);
   void Delivered() { delivered_.Increment(); }
   void Retried() { retries_.Increment(); }
   void DeadLettered() { dead_lettered_.Increment(); }
@@ -44,6 +46,7 @@ class DestinationMetrics {
   std::string destination_;
   std::mutex status_mutex_;
   std::map<std::uint16_t, prometheus::Counter*> sends_by_status_;  // at most kMaxStatusValues
+  std::map<long, prometheus::Counter*> responses_by_code_;         // at most kMaxStatusValues
   prometheus::Counter& delivered_;
   prometheus::Counter& retries_;
   prometheus::Counter& dead_lettered_;
@@ -81,6 +84,7 @@ class ForwardMetrics {
   prometheus::Family<prometheus::Counter>& possible_duplicates_;
   prometheus::Family<prometheus::Counter>& late_arrivals_;
   prometheus::Family<prometheus::Counter>& bytes_sent_;
+  prometheus::Family<prometheus::Counter>& http_responses_;
   prometheus::Family<prometheus::Counter>& probes_;
   prometheus::Family<prometheus::Gauge>& associations_active_;
   prometheus::Family<prometheus::Histogram>& send_seconds_;

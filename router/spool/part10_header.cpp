@@ -45,7 +45,7 @@ void PutObHeader(std::vector<std::uint8_t>& out, std::uint16_t element, std::uin
 
 }  // namespace
 
-Part10Header BuildPart10Header(const Part10Identity& identity) {
+Part10Header BuildPart10Header(const Part10Identity& identity, bool reserve_spool_record) {
   std::vector<std::uint8_t> group;
   group.reserve(512 + kSpoolRecordCapacity);
   PutObHeader(group, 0x0001, 2);  // FileMetaInformationVersion 00\01
@@ -57,13 +57,19 @@ Part10Header BuildPart10Header(const Part10Identity& identity) {
   PutShortElement(group, 0x0012, "UI", kImplementationClassUid, '\0');
   PutShortElement(group, 0x0013, "SH", kImplementationVersionName, ' ');
   // PS3.10 7.1: the AE that wrote the file's content, the one that sent it, the one receiving.
-  PutShortElement(group, 0x0016, "AE", identity.calling_ae, ' ');
-  PutShortElement(group, 0x0017, "AE", identity.calling_ae, ' ');
-  PutShortElement(group, 0x0018, "AE", identity.called_ae, ' ');
-  PutShortElement(group, 0x0100, "UI", kPrivateInformationCreatorUid, '\0');
-  PutObHeader(group, 0x0102, static_cast<std::uint32_t>(kSpoolRecordCapacity));
-  const std::size_t record_offset_in_group = group.size();
-  group.insert(group.end(), kSpoolRecordCapacity, 0);
+  // Type 3: left out when unknown.
+  if (!identity.calling_ae.empty()) {
+    PutShortElement(group, 0x0016, "AE", identity.calling_ae, ' ');
+    PutShortElement(group, 0x0017, "AE", identity.calling_ae, ' ');
+  }
+  if (!identity.called_ae.empty()) PutShortElement(group, 0x0018, "AE", identity.called_ae, ' ');
+  std::size_t record_offset_in_group = 0;
+  if (reserve_spool_record) {
+    PutShortElement(group, 0x0100, "UI", kPrivateInformationCreatorUid, '\0');
+    PutObHeader(group, 0x0102, static_cast<std::uint32_t>(kSpoolRecordCapacity));
+    record_offset_in_group = group.size();
+    group.insert(group.end(), kSpoolRecordCapacity, 0);
+  }
 
   Part10Header header;
   header.bytes.assign(kPreambleSize, 0);
@@ -75,7 +81,7 @@ Part10Header BuildPart10Header(const Part10Identity& identity) {
   header.bytes.push_back('L');
   PutU16(header.bytes, 4);
   PutU32(header.bytes, static_cast<std::uint32_t>(group.size()));
-  header.record_offset = header.bytes.size() + record_offset_in_group;
+  header.record_offset = reserve_spool_record ? header.bytes.size() + record_offset_in_group : 0;
   header.bytes.insert(header.bytes.end(), group.begin(), group.end());
   return header;
 }

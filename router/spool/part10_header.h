@@ -29,10 +29,12 @@ struct Part10Identity {
 
 struct Part10Header {
   std::vector<std::uint8_t> bytes;
-  std::size_t record_offset = 0;  // file offset of the reserved spool-record slot
+  std::size_t record_offset = 0;  // file offset of the reserved spool-record slot, if any
 };
 
-Part10Header BuildPart10Header(const Part10Identity& identity);
+// With `reserve_spool_record` false, the header of a file that leaves the router (an archive's
+// copy): no (0002,0100)/(0002,0102), which would carry the router's private spool record.
+Part10Header BuildPart10Header(const Part10Identity& identity, bool reserve_spool_record = true);
 
 }  // namespace conduit::spool
 

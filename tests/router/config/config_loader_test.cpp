@@ -797,3 +797,284 @@ TEST(ConfigLoaderTranscodingTest, ParsesProfilesAndRefusesLossyByAccident) {
 
 }  // namespace
 }  // namespace conduit::config
+
+namespace conduit::config {
+namespace {
+
+TEST(ConfigLoaderArchiveDestinationTest, ParsesAStowDestination) {
+  const Config config = Load(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: https://pacs.example.org/dicom-web/\n"
+      "    parallel_requests: 8\n"
+      "    max_instances_per_request: 20\n"
+      "    max_request_bytes: 16MiB\n"
+      "    connect_timeout_seconds: 5\n"
+      "    request_timeout_seconds: 60\n"
+      "    auth:\n"
+      "      type: basic\n"
+      "      username: conduit\n"
+      "      password_file: /etc/conduit/stow.password\n"
+      "    tls:\n"
+      "      verify: false\n"
+      "      ca_file: /etc/conduit/ca.pem\n"
+      "    retry:\n"
+      "      breaker_failures: 7\n"
+      "  - {name: web2, type: stow, url: 'http://127.0.0.1:8042/dicom-web',\n"
+      "     auth: {type: bearer, token_file: /run/conduit/token}}\n");
+  ASSERT_EQ(config.destinations.size(), 2U);
+  const DestinationConfig& web = config.destinations[0];
+  EXPECT_EQ(web.kind, DestinationKind::kStow);
+  EXPECT_STREQ(DestinationKindName(web.kind), "stow");
+  EXPECT_EQ(web.stow.url, "https://pacs.example.org/dicom-web") << "trailing '/' dropped";
+  EXPECT_EQ(web.http.parallel_requests, 8U);
+  EXPECT_EQ(web.stow.max_instances_per_request, 20U);
+  EXPECT_EQ(web.stow.max_request_bytes, 16ull << 20);
+  EXPECT_EQ(web.connect_timeout, seconds(5));
+  EXPECT_EQ(web.http.request_timeout, seconds(60));
+  EXPECT_EQ(web.stow.auth, StowSettings::Auth::kBasic);
+  EXPECT_EQ(web.stow.username, "conduit");
+  EXPECT_EQ(web.stow.password_file, "/etc/conduit/stow.password");
+  EXPECT_FALSE(web.http.tls_verify);
+  EXPECT_EQ(web.http.tls_ca_file, "/etc/conduit/ca.pem");
+  EXPECT_EQ(web.retry.breaker_failures, 7U);
+
+  const DestinationConfig& web2 = config.destinations[1];
+  EXPECT_EQ(web2.kind, DestinationKind::kStow);
+  EXPECT_EQ(web2.stow.url, "http://127.0.0.1:8042/dicom-web");
+  EXPECT_EQ(web2.stow.auth, StowSettings::Auth::kBearer);
+  EXPECT_EQ(web2.stow.token_file, "/run/conduit/token");
+  // Defaults.
+  EXPECT_EQ(web2.http.parallel_requests, HttpSettings{}.parallel_requests);
+  EXPECT_EQ(web2.stow.max_instances_per_request, StowSettings{}.max_instances_per_request);
+  EXPECT_EQ(web2.stow.max_request_bytes, StowSettings{}.max_request_bytes);
+  EXPECT_TRUE(web2.http.tls_verify);
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, ParsesAnS3Destination) {
+  const Config config = Load(
+      "destinations:\n"
+      "  - name: bucket\n"
+      "    type: s3\n"
+      "    endpoint: http://127.0.0.1:4568\n"
+      "    region: eu-central-1\n"
+      "    bucket: dicom-archive.eu\n"
+      "    path_style: false\n"
+      "    key_template: '{PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm'\n"
+      "    credentials_file: /etc/conduit/s3.credentials\n"
+      "    multipart_threshold_bytes: 128MiB\n"
+      "    multipart_part_bytes: 8MiB\n"
+      "    parallel_requests: 2\n"
+      "    request_timeout_seconds: 30\n"
+      "    tls: {verify: true}\n"
+      "  - name: minio\n"
+      "    type: s3\n"
+      "    endpoint: https://minio.example.org:9000\n"
+      "    bucket: pacs\n"
+      "    access_key_id: AKIAEXAMPLE\n"
+      "    secret_access_key: wJalrXUtnFEMI/K7MDENG\n");
+  ASSERT_EQ(config.destinations.size(), 2U);
+  const DestinationConfig& s3 = config.destinations[0];
+  EXPECT_EQ(s3.kind, DestinationKind::kS3);
+  EXPECT_STREQ(DestinationKindName(s3.kind), "s3");
+  EXPECT_EQ(s3.s3.endpoint, "http://127.0.0.1:4568");
+  EXPECT_EQ(s3.s3.region, "eu-central-1");
+  EXPECT_EQ(s3.s3.bucket, "dicom-archive.eu");
+  EXPECT_FALSE(s3.s3.path_style);
+  EXPECT_EQ(s3.key_template, "{PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm");
+  EXPECT_EQ(s3.s3.credentials_file, "/etc/conduit/s3.credentials");
+  EXPECT_TRUE(s3.s3.access_key_id.empty());
+  EXPECT_EQ(s3.s3.multipart_threshold_bytes, 128ull << 20);
+  EXPECT_EQ(s3.s3.multipart_part_bytes, 8ull << 20);
+  EXPECT_EQ(s3.http.parallel_requests, 2U);
+  EXPECT_EQ(s3.http.request_timeout, seconds(30));
+  EXPECT_TRUE(s3.http.tls_verify);
+
+  const DestinationConfig& minio = config.destinations[1];
+  EXPECT_EQ(minio.s3.endpoint, "https://minio.example.org:9000");
+  EXPECT_EQ(minio.s3.bucket, "pacs");
+  EXPECT_EQ(minio.s3.access_key_id, "AKIAEXAMPLE");
+  EXPECT_EQ(minio.s3.secret_access_key, "wJalrXUtnFEMI/K7MDENG");
+  EXPECT_EQ(minio.s3.region, "us-east-1");
+  EXPECT_TRUE(minio.s3.path_style);
+  EXPECT_EQ(minio.key_template, kDefaultKeyTemplate);
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, ParsesAFolderDestination) {
+  const Config config = Load(
+      "destinations:\n"
+      "  - {name: share, type: folder, path: /mnt/share/dicom}\n"
+      "  - name: flat\n"
+      "    type: folder\n"
+      "    path: ./out\n"
+      "    key_template: '{Modality}/{SOPInstanceUID}.dcm'\n"
+      "    retry: {max_age_hours: 2}\n"
+      "  - {name: pacs, type: dimse, host: 10.0.0.1, called_ae: MAIN}\n");
+  ASSERT_EQ(config.destinations.size(), 3U);
+  EXPECT_EQ(config.destinations[0].kind, DestinationKind::kFolder);
+  EXPECT_STREQ(DestinationKindName(config.destinations[0].kind), "folder");
+  EXPECT_EQ(config.destinations[0].folder, "/mnt/share/dicom");
+  EXPECT_EQ(config.destinations[0].key_template, kDefaultKeyTemplate);
+  EXPECT_EQ(config.destinations[1].folder, "./out");
+  EXPECT_EQ(config.destinations[1].key_template, "{Modality}/{SOPInstanceUID}.dcm");
+  EXPECT_EQ(config.destinations[1].retry.max_age, std::chrono::hours(2));
+  EXPECT_EQ(config.destinations[2].kind, DestinationKind::kDimse);
+  EXPECT_EQ(config.destinations[2].host, "10.0.0.1");
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, KeysOfAnotherTypeAreUnknown) {
+  const auto errors = Errors(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: http://pacs.example.org/dicom-web\n"
+      "    called_ae: PACS\n");
+  ASSERT_EQ(errors.size(), 1U) << Describe(errors);
+  ExpectError(errors[0], 5, 5, "unknown key 'called_ae' in section 'destinations[0]'");
+  EXPECT_TRUE(Contains(errors[0].message, "url")) << "lists the stow keys: " << errors[0].message;
+  ExpectOneError("destinations:\n  - {name: f, type: folder, path: /x, bucket: b}\n", 2, 39,
+                 "unknown key 'bucket'");
+  ExpectOneError(
+      "destinations:\n  - {name: w, type: stow, url: 'http://a.example', key_template: x}\n", 2, 52,
+      "unknown key 'key_template'");
+  ExpectOneError("destinations:\n  - {name: p, host: a, called_ae: A, bucket: b}\n", 2, 38,
+                 "unknown key 'bucket'");
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, RefusesBadStowDestinations) {
+  ExpectOneError("destinations:\n  - {name: web, type: stow}\n", 2, 5,
+                 "a stow destination needs url");
+  ExpectOneError("destinations:\n  - name: web\n    type: stow\n    url: ftp://pacs.example.org\n",
+                 4, 10, "is not an http:// or https:// URL");
+  ExpectOneError("destinations:\n  - name: web\n    type: stow\n    url: 'https://'\n", 4, 10,
+                 "is not an http:// or https:// URL");
+  ExpectOneError("destinations:\n  - name: web\n    type: stow\n    url: https:///dicom-web\n", 4,
+                 10, "is not an http:// or https:// URL");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: https://pacs.example.org\n"
+      "    auth:\n"
+      "      type: basic\n"
+      "      username: conduit\n",
+      6, 7, "basic auth needs username and password_file");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: https://pacs.example.org\n"
+      "    auth: {type: bearer}\n",
+      5, 11, "bearer auth needs token_file");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: https://pacs.example.org\n"
+      "    auth: {type: digest}\n",
+      5, 18, "unknown auth type 'digest'");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: web\n"
+      "    type: stow\n"
+      "    url: https://pacs.example.org\n"
+      "    parallel_requests: 0\n",
+      5, 24, "between 1 and 64");
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, RefusesBadS3Destinations) {
+  const std::string head =
+      "destinations:\n"
+      "  - name: bucket\n"
+      "    type: s3\n";
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: pacs\n",
+                 2, 5, "an s3 destination needs credentials");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: pacs\n"
+                     "    access_key_id: AKIA\n"
+                     "    secret_access_key: secret\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 2, 5, "not both");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: pacs\n"
+                     "    access_key_id: AKIA\n",
+                 2, 5, "access_key_id and secret_access_key go together");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: Bad_Bucket\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 5, 13, "is not a bucket name");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: ab\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 5, 13, "is not a bucket name");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org/pacs\n"
+                     "    bucket: pacs\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 4, 15, "without a path");
+  ExpectOneError(head +
+                     "    endpoint: s3.example.org\n"
+                     "    bucket: pacs\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 4, 15, "is not an http:// or https:// URL");
+  ExpectOneError(head +
+                     "    bucket: pacs\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 2, 5, "an s3 destination needs endpoint");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    credentials_file: /etc/conduit/s3\n",
+                 2, 5, "an s3 destination needs bucket");
+  ExpectOneError(head +
+                     "    endpoint: https://s3.example.org\n"
+                     "    bucket: pacs\n"
+                     "    credentials_file: /etc/conduit/s3\n"
+                     "    multipart_part_bytes: 1MiB\n",
+                 7, 27, "multipart_part_bytes");
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, RefusesBadFolderDestinationsAndKeyTemplates) {
+  ExpectOneError("destinations:\n  - {name: share, type: folder}\n", 2, 5,
+                 "a folder destination needs path");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: share\n"
+      "    type: folder\n"
+      "    path: /mnt/share\n"
+      "    key_template: '{PatientNme}/{SOPInstanceUID}.dcm'\n",
+      5, 19, "PatientNme");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: share\n"
+      "    type: folder\n"
+      "    path: /mnt/share\n"
+      "    key_template: '../{SOPInstanceUID}.dcm'\n",
+      5, 19, "'..'");
+  ExpectOneError(
+      "destinations:\n"
+      "  - name: bucket\n"
+      "    type: s3\n"
+      "    endpoint: https://s3.example.org\n"
+      "    bucket: pacs\n"
+      "    credentials_file: /etc/conduit/s3\n"
+      "    key_template: '/{SOPInstanceUID}'\n",
+      7, 19, "must not start with '/'");
+}
+
+TEST(ConfigLoaderArchiveDestinationTest, RefusesAnUnknownType) {
+  const auto errors = Errors("destinations:\n  - {name: x, type: ftp, host: a, called_ae: A}\n");
+  ASSERT_EQ(errors.size(), 1U) << Describe(errors);
+  ExpectError(errors[0], 2, 21, "unknown destination type 'ftp'");
+  EXPECT_TRUE(Contains(errors[0].message, "stow")) << errors[0].message;
+  EXPECT_TRUE(Contains(errors[0].message, "folder")) << errors[0].message;
+}
+
+}  // namespace
+}  // namespace conduit::config

@@ -181,6 +181,141 @@ TEST_F(DestinationQueueTest, PurgeNeverTouchesItemsInFlight) {
   EXPECT_EQ(queue_.Status().in_flight, 1U);
 }
 
+std::vector<std::string> Ids(const std::vector<QueuedInstancePtr>& items) {
+  std::vector<std::string> ids;
+  for (const QueuedInstancePtr& item : items) ids.push_back(item->spool_id);
+  return ids;
+}
+
+using IdList = std::vector<std::string>;
+
+TEST_F(DestinationQueueTest, TakeWithMaxItemsSplitsAReleasedStudyFirstItemsFirst) {
+  for (const char* id : {"a", "b", "c", "d", "e"}) {
+    queue_.Add(Item(id, "7.7", rules::RoutingLevel::kStudy), kStart);
+  }
+  queue_.Tick(kStart, false);
+  queue_.Add(Item("later", "8.8"), kStart);  // queued behind the released study
+  EXPECT_EQ(Ids(queue_.Take(kStart, 2)), (IdList{"a", "b"}));
+  EXPECT_EQ(queue_.Status().ready, 4U);
+  EXPECT_EQ(queue_.Status().in_flight, 2U);
+  // The rest of the study stays first in line, ahead of what came after it.
+  EXPECT_EQ(Ids(queue_.Take(kStart, 2)), (IdList{"c", "d"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 2)), (IdList{"e"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 2)), (IdList{"later"}));
+  EXPECT_TRUE(queue_.Take(kStart, 2).empty());
+  EXPECT_EQ(queue_.Status().ready, 0U);
+  EXPECT_EQ(queue_.Status().in_flight, 6U);
+}
+
+TEST_F(DestinationQueueTest, ReleasedStudyWithinMaxItemsLeavesWhole) {
+  for (const char* id : {"a", "b", "c"}) {
+    queue_.Add(Item(id, "7.7", rules::RoutingLevel::kStudy), kStart);
+  }
+  queue_.Tick(kStart, false);
+  EXPECT_EQ(Ids(queue_.Take(kStart, 3)), (IdList{"a", "b", "c"}));
+  EXPECT_TRUE(queue_.Take(kStart, 0).empty());
+}
+
+TEST_F(DestinationQueueTest, TakeForAStudyNeverSkipsTheNextItemInLine) {
+  queue_.Add(Item("a1", "1.1"), kStart);
+  queue_.Add(Item("b1", "2.2"), kStart);
+  queue_.Add(Item("a2", "1.1"), kStart);
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10, "1.1")), (IdList{"a1"}));
+  // b1 is next: nothing for study 1.1, and b1 keeps its place.
+  EXPECT_TRUE(queue_.Take(kStart, 10, "1.1").empty());
+  EXPECT_EQ(queue_.Status().ready, 2U);
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10, "2.2")), (IdList{"b1"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10, "1.1")), (IdList{"a2"}));
+  EXPECT_TRUE(queue_.Take(kStart, 10, "1.1").empty());
+}
+
+TEST_F(DestinationQueueTest, TakeForAStudyChecksTheNextReleasedGroup) {
+  for (const char* id : {"b1", "b2"}) {
+    queue_.Add(Item(id, "2.2", rules::RoutingLevel::kStudy), kStart);
+  }
+  queue_.Tick(kStart, false);
+  EXPECT_TRUE(queue_.Take(kStart, 10, "1.1").empty());
+  EXPECT_EQ(queue_.Status().ready, 2U);
+  EXPECT_EQ(Ids(queue_.Take(kStart, 1, "2.2")), (IdList{"b1"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10, "2.2")), (IdList{"b2"}));
+}
+
+TEST_F(DestinationQueueTest, ThrottleHoldsTakeBackUntilItsTime) {
+  queue_.Add(Item("a"), kStart);
+  queue_.Throttle(kStart + seconds(30));
+  EXPECT_TRUE(queue_.Take(kStart + seconds(29)).empty());
+  EXPECT_FALSE(queue_.HasReadyWork(kStart + seconds(29)));
+  QueueStatus status = queue_.Status();
+  ASSERT_TRUE(status.paused_until.has_value());
+  EXPECT_EQ(*status.paused_until, kStart + seconds(30));
+  EXPECT_EQ(status.ready, 1U);
+  // Not a connection failure: the breaker does not count it.
+  EXPECT_EQ(queue_.connection_failures(), 0U);
+  EXPECT_EQ(status.circuit, CircuitState::kClosed);
+  // A shorter throttle does not cut a longer one short.
+  queue_.Throttle(kStart + seconds(10));
+  EXPECT_EQ(*queue_.Status().paused_until, kStart + seconds(30));
+  EXPECT_TRUE(queue_.HasReadyWork(kStart + seconds(30)));
+  EXPECT_EQ(Ids(queue_.Take(kStart + seconds(30))), (IdList{"a"}));
+}
+
+TEST_F(DestinationQueueTest, ThrottleOutlastsAShorterConnectionPause) {
+  queue_.Add(Item("a"), kStart);
+  queue_.Throttle(kStart + seconds(30));
+  queue_.ConnectionFailed("refused", kStart);  // paused 1 s
+  EXPECT_EQ(*queue_.Status().paused_until, kStart + seconds(30));
+  queue_.ConnectionSucceeded();
+  EXPECT_TRUE(queue_.Take(kStart + seconds(5)).empty()) << "success does not lift a throttle";
+  EXPECT_EQ(queue_.Take(kStart + seconds(30)).size(), 1U);
+}
+
+TEST_F(DestinationQueueTest, RetryNowLiftsAThrottle) {
+  queue_.Add(Item("a"), kStart);
+  queue_.Throttle(kStart + seconds(30));
+  queue_.RetryNow({false, std::nullopt});
+  EXPECT_FALSE(queue_.Status().paused_until.has_value());
+  EXPECT_EQ(queue_.Take(kStart).size(), 1U);
+}
+
+TEST_F(DestinationQueueTest, RetryAfterLongerThanTheBackoffDelaysTheRetry) {
+  queue_.Add(Item("a"), kStart);
+  auto taken = queue_.Take(kStart);
+  EXPECT_FALSE(queue_.Failed(taken[0], DeliveryOutcome::kTransient, "429", kStart, seconds(20)));
+  queue_.Tick(kStart + seconds(1), false);  // the backoff alone would be due now
+  EXPECT_TRUE(queue_.Take(kStart + seconds(1)).empty());
+  queue_.Tick(kStart + seconds(20) - milliseconds(1), false);
+  EXPECT_EQ(queue_.Status().retry_wait, 1U);
+  queue_.Tick(kStart + seconds(20), false);
+  EXPECT_EQ(Ids(queue_.Take(kStart + seconds(20))), (IdList{"a"}));
+}
+
+TEST_F(DestinationQueueTest, RetryAfterShorterThanTheBackoffKeepsTheBackoff) {
+  queue_.Add(Item("a"), kStart);
+  auto taken = queue_.Take(kStart);
+  queue_.Failed(taken[0], DeliveryOutcome::kTransient, "503", kStart, milliseconds(100));
+  queue_.Tick(kStart + milliseconds(999), false);
+  EXPECT_EQ(queue_.Status().retry_wait, 1U);
+  queue_.Tick(kStart + seconds(1), false);
+  EXPECT_EQ(queue_.Take(kStart + seconds(1)).size(), 1U);
+}
+
+TEST_F(DestinationQueueTest, ReturnedInstancesKeepTheirOrder) {
+  queue_.Add(Item("a"), kStart);
+  queue_.Add(Item("b"), kStart);
+  queue_.Add(Item("c"), kStart);
+  std::vector<QueuedInstancePtr> taken = queue_.Take(kStart);
+  const auto second = queue_.Take(kStart);
+  taken.insert(taken.end(), second.begin(), second.end());
+  ASSERT_EQ(Ids(taken), (IdList{"a", "b"}));
+  // As after a request that never reached the destination: "back to the front, unchanged"
+  // (destination_queue.h), so they leave again in the order they were taken.
+  queue_.Return(taken);
+  EXPECT_EQ(queue_.Status().in_flight, 0U);
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10)), (IdList{"a"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10)), (IdList{"b"}));
+  EXPECT_EQ(Ids(queue_.Take(kStart, 10)), (IdList{"c"}));
+}
+
 TEST(RetryDelayTest, ExponentialCappedAndJittered) {
   config::RetryPolicy policy = TestPolicy();
   EXPECT_EQ(RetryDelay(policy, 1, 0.5), milliseconds(1000));

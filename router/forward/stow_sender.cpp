@@ -123,8 +123,11 @@ ArchiveDelivery StowSender::Deliver(const std::vector<ArchiveObject>& objects) {
     } else if (result && result->stored) {
       delivery.objects.push_back({ArchiveResult::kDelivered, {}});
     } else if (result) {
+      // The answer's own summary names only the first failure: each instance gets its own.
       const std::string detail =
-          result->detail.empty() ? response.detail : response.detail + ": " + result->detail;
+          result->detail.empty()
+              ? response.detail
+              : "HTTP " + std::to_string(response.http_status) + ": " + result->detail;
       delivery.objects.push_back({ClassifyFailedInstance(*result, response.http_status), detail});
     } else {
       delivery.objects.push_back({by_status == ArchiveResult::kDelivered

@@ -33,6 +33,8 @@ import pytest
 import dicom_ul as ul
 
 from orthanc_peer import orthanc_peer  # noqa: F401  (fixture: a real Orthanc PACS)
+from dicomweb_peer import dicomweb_peer, shared_dicomweb, stow_proxy  # noqa: F401  (fixtures)
+from s3_peer import s3_peer  # noqa: F401  (fixture: s3rver)
 
 CONDUIT_BIN = os.environ.get("CONDUIT_BIN", "/work/main/build/bin/conduit")
 HOST = "127.0.0.1"

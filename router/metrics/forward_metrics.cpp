@@ -53,12 +53,11 @@ ForwardMetrics::ForwardMetrics(prometheus::Registry& registry)
                           .Name("conduit_forward_http_responses_total")
                           .Help("HTTP answers of a STOW-RS or S3 destination, by status code")
                           .Register(registry)),
-      probes_(
-          prometheus::BuildCounter()
-              .Name("conduit_forward_probes_total")
-              .Help("Probes (C-ECHO, or an HTTP request) of a destination whose circuit is open, "
-                    "by result")
-              .Register(registry)),
+      probes_(prometheus::BuildCounter()
+                  .Name("conduit_forward_probes_total")
+                  .Help("Probes (C-ECHO, an HTTP request or a folder check) of a destination whose "
+                        "circuit is open, by result (answered, failed)")
+                  .Register(registry)),
       associations_active_(prometheus::BuildGauge()
                                .Name("conduit_forward_associations_active")
                                .Help("Open associations (DIMSE) or requests in flight (HTTP) to a "

@@ -8,6 +8,16 @@ namespace {
 // Distinct calling AEs that get their own series; an imaging centre has tens, not hundreds.
 constexpr std::size_t kMaxCallingAeSeries = 100;
 
+// The label values the listener uses (router/net), exported at 0 from the start: a series
+// that first appears at 1 hides that first event from rate() and increase(), and so from
+// alerts and the dashboard. A value not listed here still gets its series when it happens.
+constexpr const char* kRejectReasons[] = {"called_ae_unknown",         "calling_ae_not_allowed",
+                                          "network_not_allowed",       "application_context",
+                                          "protocol_version",          "max_associations",
+                                          "max_associations_per_peer", "spool_full",
+                                          "connection_flood"};
+constexpr const char* kAbortCauses[] = {"peer", "protocol_error", "timeout", "connection_lost"};
+
 // From about 0.5 ms (a commit sharing its journal flush) to several seconds (a saturated disk).
 const prometheus::Histogram::BucketBoundaries kCommitBuckets{
     0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0, 5.0};
@@ -93,6 +103,12 @@ IngestMetrics::IngestMetrics(prometheus::Registry& registry, const config::Confi
                           .Help("Time from the last byte of an instance to it being durable")
                           .Register(registry)
                           .Add({}, kCommitBuckets)) {
+  for (const char* reason : kRejectReasons) {
+    rejected_.Add({{"reason", reason}});
+  }
+  for (const char* cause : kAbortCauses) {
+    aborted_.Add({{"cause", cause}});
+  }
   PublishLimits(registry, config);
 }
 

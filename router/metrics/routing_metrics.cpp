@@ -51,7 +51,12 @@ RoutingMetrics::RoutingMetrics(prometheus::Registry& registry)
                               .Name("conduit_rules_evaluation_seconds")
                               .Help("Time to evaluate the rules for one instance")
                               .Register(registry)
-                              .Add({}, kEvaluationBuckets)) {}
+                              .Add({}, kEvaluationBuckets)) {
+  // Both results exported at 0 from the start, so that the first failed reload is an increase
+  // (an alert on increase() would miss a series that first appears at 1).
+  reloads_.Add({{"result", "ok"}});
+  reloads_.Add({{"result", "failed"}});
+}
 
 void RoutingMetrics::ReloadSucceeded(std::uint64_t generation) {
   reloads_.Add({{"result", "ok"}}).Increment();

@@ -1,11 +1,49 @@
 #include "router/metrics/transcode_metrics.h"
 
+#include <string_view>
+#include <utility>
+
 namespace conduit::metrics {
+namespace {
+
+// PS3.6 Table A-1 keywords of the transfer syntaxes Conduit can transcode between (the codecs'
+// registry), so that a label value reads "JPEGLSLossless" rather than a UID. Anything else, which
+// the pipeline never passes, shares "other": the label set stays bounded whatever happens.
+constexpr std::pair<std::string_view, std::string_view> kTransferSyntaxKeywords[] = {
+    {"1.2.840.10008.1.2", "ImplicitVRLittleEndian"},
+    {"1.2.840.10008.1.2.1", "ExplicitVRLittleEndian"},
+    {"1.2.840.10008.1.2.1.99", "DeflatedExplicitVRLittleEndian"},
+    {"1.2.840.10008.1.2.2", "ExplicitVRBigEndian"},
+    {"1.2.840.10008.1.2.4.50", "JPEGBaseline8Bit"},
+    {"1.2.840.10008.1.2.4.51", "JPEGExtended12Bit"},
+    {"1.2.840.10008.1.2.4.57", "JPEGLossless"},
+    {"1.2.840.10008.1.2.4.70", "JPEGLosslessSV1"},
+    {"1.2.840.10008.1.2.4.80", "JPEGLSLossless"},
+    {"1.2.840.10008.1.2.4.81", "JPEGLSNearLossless"},
+    {"1.2.840.10008.1.2.4.90", "JPEG2000Lossless"},
+    {"1.2.840.10008.1.2.4.91", "JPEG2000"},
+    {"1.2.840.10008.1.2.4.201", "HTJ2KLossless"},
+    {"1.2.840.10008.1.2.4.202", "HTJ2KLosslessRPCL"},
+    {"1.2.840.10008.1.2.4.203", "HTJ2K"},
+    {"1.2.840.10008.1.2.5", "RLELossless"},
+};
+
+std::string TransferSyntaxLabel(std::string_view uid) {
+  for (const auto& [known, keyword] : kTransferSyntaxKeywords) {
+    if (known == uid) {
+      return std::string(keyword);
+    }
+  }
+  return "other";
+}
+
+}  // namespace
 
 TranscodeMetrics::TranscodeMetrics(prometheus::Registry& registry)
     : transcodes_(prometheus::BuildCounter()
                       .Name("conduit_transcodes_total")
-                      .Help("Datasets transcoded, by source and target transfer syntax and outcome")
+                      .Help("Datasets transcoded, by source and target transfer syntax (PS3.6 "
+                            "keyword) and outcome (ok, failed)")
                       .Register(registry)),
       frame_seconds_(prometheus::BuildHistogram()
                          .Name("conduit_transcode_frame_seconds")
@@ -39,7 +77,10 @@ TranscodeMetrics::TranscodeMetrics(prometheus::Registry& registry)
 
 void TranscodeMetrics::Transcoded(const std::string& source_uid, const std::string& target_uid,
                                   const std::string& outcome) {
-  transcodes_.Add({{"source", source_uid}, {"target", target_uid}, {"outcome", outcome}})
+  transcodes_
+      .Add({{"source", TransferSyntaxLabel(source_uid)},
+            {"target", TransferSyntaxLabel(target_uid)},
+            {"outcome", outcome}})
       .Increment();
 }
 

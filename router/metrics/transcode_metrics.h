@@ -1,6 +1,7 @@
 // Prometheus metrics of the transcoding pipeline: transcodes by source and target syntax and
-// outcome, time per frame, compression ratio, and the pool's queue and saturation. Label values
-// are transfer syntax UIDs from the registry, so their number is bounded.
+// outcome, time per frame, compression ratio, and the pool's queue and saturation. Syntaxes are
+// labelled by their PS3.6 keyword (ExplicitVRLittleEndian, JPEGLSLossless, ...), never by UID:
+// a fixed vocabulary, so the number of series is bounded.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -17,7 +18,7 @@ class TranscodeMetrics {
  public:
   explicit TranscodeMetrics(prometheus::Registry& registry);
 
-  // `outcome`: "ok" or "failed".
+  // Transfer syntax UIDs in, keywords out; `outcome`: "ok" or "failed".
   void Transcoded(const std::string& source_uid, const std::string& target_uid,
                   const std::string& outcome);
   void Frames(std::size_t frames, double seconds, double compression_ratio);

@@ -64,8 +64,9 @@ def test_route_profile_jpeg_ls_lossless_arrives_pixel_identical(start_conduit, t
             assert (raw_pixels(path, tmp_path) == pydicom.dcmread(original).pixel_array).all()
             assert dciodvfy_errors(path) == dciodvfy_errors(original)
         samples = parse_metrics(conduit.metrics_text())
+        # Syntaxes are labelled by PS3.6 keyword, never by UID.
         assert metric_value(samples, "conduit_transcodes_total", outcome="ok",
-                            source=EXPLICIT_VR_LE, target=JPEG_LS_LOSSLESS) == 4
+                            source="ExplicitVRLittleEndian", target="JPEGLSLossless") == 4
         # The transcoded copies left with the instances.
         assert list((conduit.spool / "transcoded").glob("*.dcm")) == []
     finally:
@@ -199,7 +200,7 @@ def test_a_corrupt_compressed_instance_is_dead_lettered_with_the_codec_error(sta
             conduit.log()
         samples = parse_metrics(conduit.metrics_text())
         assert metric_value(samples, "conduit_transcodes_total", outcome="failed",
-                            source="1.2.840.10008.1.2.4.91", target=EXPLICIT_VR_LE) == 1
+                            source="JPEG2000", target="ExplicitVRLittleEndian") == 1
         assert scp.files() == []
     finally:
         scp.stop()

@@ -1,14 +1,18 @@
 // The `conduit` command line: one binary, a few subcommands.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "router/app/queue_command.h"
 #include "router/app/rules_command.h"
 #include "router/app/server.h"
+#include "router/app/status_command.h"
 #include "router/config/config_loader.h"
 #include "router/config/default_config.h"
 
@@ -32,11 +36,19 @@ Usage:
               | purge DEST (--dead-letter | --study UID | --all)
                                   inspect and act on the running daemon's destination queues
                                   over its admin socket (`conduit queue --help`: details)
+  conduit status [--config CONFIG]
+                                  the running daemon at a glance: readiness, listener, rules,
+                                  spool, destinations, transcoding (over its admin socket)
   conduit --help                  this text
   conduit --version               the version
 
-Exit status: 0 on success, 1 on a runtime failure (queue: the daemon refused the command),
-2 on a usage or configuration error, 3 when `conduit queue` cannot reach the daemon.
+Signals to `conduit serve`: SIGTERM/SIGINT stop it (open associations get 10 s); SIGHUP reloads
+the configuration file's destinations and log_level, and the rules file, without dropping
+associations (a file that fails validation is refused and what runs stays).
+
+Exit status: 0 on success, 1 on a runtime failure (queue, status: the daemon refused the
+command), 2 on a usage or configuration error, 3 when `conduit queue` or `conduit status`
+cannot reach the daemon.
 )";
 
 int Usage(std::string_view complaint) {
@@ -55,16 +67,18 @@ std::optional<conduit::config::Config> Load(const conduit::config::ConfigResult&
 
 int Serve(const std::vector<std::string_view>& args) {
   std::optional<conduit::config::Config> config;
+  std::filesystem::path file;  // read again on SIGHUP; none for the embedded default
   if (args.empty()) {
     config = Load(conduit::config::LoadConfigText(conduit::config::kDefaultConfigYaml,
                                                   "<embedded default config>"));
   } else if (args.size() == 2 && args[0] == "--config") {
-    config = Load(conduit::config::LoadConfigFile(std::string(args[1])));
+    file = std::string(args[1]);
+    config = Load(conduit::config::LoadConfigFile(file));
   } else {
     return Usage("serve takes only --config FILE");
   }
   if (!config) return 2;
-  return conduit::app::RunServer(*config);
+  return conduit::app::RunServer(std::move(*config), std::move(file));
 }
 
 int Config(const std::vector<std::string_view>& args) {
@@ -99,5 +113,6 @@ int main(int argc, char** argv) {
   if (command == "config") return Config(args);
   if (command == "rules") return conduit::app::RunRulesCommand(args);
   if (command == "queue") return conduit::app::RunQueueCommand(args);
+  if (command == "status") return conduit::app::RunStatusCommand(args);
   return Usage("unknown subcommand '" + std::string(command) + "'");
 }

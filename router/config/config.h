@@ -54,17 +54,20 @@ struct SpoolConfig {
   std::uint64_t max_instances = 1000000;
   std::uint32_t sync_threads = 4;                       // concurrent fdatasync calls (group commit)
   std::uint64_t writeback_chunk_bytes = 256ULL * 1024;  // sync_file_range cadence while streaming
+  friend bool operator==(const SpoolConfig&, const SpoolConfig&) = default;
 };
 
 struct MetricsConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1:9112";  // host:port of the Prometheus pull endpoint
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
 struct RulesConfig {
   std::filesystem::path file;  // empty: no rules; every instance is kept with no route
   // How often the file is checked for changes; 0: reload only on SIGHUP.
   std::chrono::seconds reload_check_interval{2};
+  friend bool operator==(const RulesConfig&, const RulesConfig&) = default;
 };
 
 // How a destination's queue retries a failed delivery.
@@ -77,6 +80,7 @@ struct RetryPolicy {
   // Consecutive connection failures that open the circuit breaker: the forwarder then stops
   // sending and probes the destination with C-ECHO, with the backoff above, until it answers.
   std::uint32_t breaker_failures = 3;
+  friend bool operator==(const RetryPolicy&, const RetryPolicy&) = default;
 };
 
 // How a destination is reached.
@@ -94,6 +98,7 @@ struct HttpSettings {
   std::chrono::seconds request_timeout{300};  // one whole request, upload and answer
   bool tls_verify = true;                     // check the server's certificate and name
   std::filesystem::path tls_ca_file;          // PEM bundle to trust; empty: the system's
+  friend bool operator==(const HttpSettings&, const HttpSettings&) = default;
 };
 
 struct StowSettings {
@@ -104,6 +109,7 @@ struct StowSettings {
   std::string username;                 // basic
   std::filesystem::path password_file;  // basic: the password, read again when it changes
   std::filesystem::path token_file;     // bearer: the token, read again when it changes
+  friend bool operator==(const StowSettings&, const StowSettings&) = default;
 };
 
 struct S3Settings {
@@ -116,6 +122,7 @@ struct S3Settings {
   std::filesystem::path credentials_file;  // instead of the two above
   std::uint64_t multipart_threshold_bytes = 64ull << 20;
   std::uint64_t multipart_part_bytes = 16ull << 20;
+  friend bool operator==(const S3Settings&, const S3Settings&) = default;
 };
 
 inline constexpr std::string_view kDefaultKeyTemplate =
@@ -149,6 +156,9 @@ struct DestinationConfig {
   std::filesystem::path folder;  // folder: the directory written to
   // All kinds
   RetryPolicy retry;
+
+  // Whether a reload changed it (SIGHUP restarts the forwarder of a changed destination).
+  friend bool operator==(const DestinationConfig&, const DestinationConfig&) = default;
 };
 
 // A named target for routes that ask for another encoding (`transcode: NAME` in the rules).
@@ -159,16 +169,19 @@ struct TranscodeProfile {
   int quality = 90;               // JPEG baseline / extended: 1-100
   double compression_ratio = 10;  // JPEG 2000 / HTJ2K lossy
   int near_lossless = 2;          // JPEG-LS near-lossless NEAR
+  friend bool operator==(const TranscodeProfile&, const TranscodeProfile&) = default;
 };
 
 struct TranscodingConfig {
   std::uint32_t threads = 0;  // transcoding workers; 0: one per core
   std::vector<TranscodeProfile> profiles;
+  friend bool operator==(const TranscodingConfig&, const TranscodingConfig&) = default;
 };
 
 // The operator's channel to the running daemon (`conduit queue ...`).
 struct AdminConfig {
   std::filesystem::path socket = "./var/admin.sock";  // a local (Unix) socket, mode 0660
+  friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };

@@ -11,6 +11,23 @@ config::RetryPolicy PolicyOf(const config::DestinationConfig* config) {
   return config ? config->retry : config::RetryPolicy{};
 }
 
+// Where the destination is, for log lines: which peer failed, without `conduit queue show`.
+std::string PeerOf(const config::DestinationConfig* config) {
+  if (!config) return "not configured";
+  switch (config->kind) {
+    case config::DestinationKind::kDimse:
+      return "calling=" + config->calling_ae + " called=" + config->called_ae +
+             " peer=" + config->host + ":" + std::to_string(config->port);
+    case config::DestinationKind::kStow:
+      return "stow=" + config->stow.url;
+    case config::DestinationKind::kS3:
+      return "s3=" + config->s3.endpoint + "/" + config->s3.bucket;
+    case config::DestinationKind::kFolder:
+      return "folder=" + config->folder.string();
+  }
+  return "?";
+}
+
 std::function<double()> JitterSource() {
   auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
   return [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
@@ -28,6 +45,12 @@ Destination::Destination(std::string name, const config::DestinationConfig* conf
       metrics_(std::move(metrics)),
       settled_(std::move(settled)),
       queue_(PolicyOf(config), JitterSource()) {}
+
+void Destination::Reconfigure(const config::DestinationConfig* config) {
+  std::lock_guard lock(mutex_);
+  config_ = config;
+  queue_.SetPolicy(PolicyOf(config));
+}
 
 void Destination::SetWake(std::function<void()> wake) {
   std::lock_guard lock(mutex_);
@@ -68,8 +91,10 @@ std::vector<QueuedInstancePtr> Destination::Take(std::size_t max_items, std::str
       // Counted once per instance: the first send after the restart is the possible duplicate.
       item->maybe_delivered_before = false;
       metrics_->PossibleDuplicate();
-      log::Info("destination ", name_, ": sending ", item->sop_instance_uid,
-                " again after a restart; the previous run may have delivered it");
+      log::Info("destination ", name_, " [", PeerOf(config()),
+                "]: sending sop=", item->sop_instance_uid,
+                " again after a restart; the previous run may have "
+                "delivered it");
     }
   }
   return items;
@@ -96,17 +121,17 @@ void Destination::Failed(const QueuedInstancePtr& item, DeliveryOutcome outcome,
   }
   if (dead) {
     metrics_->DeadLettered();
-    log::Warning("destination ", name_, ": ", item->sop_instance_uid, " (study ",
-                 item->study_instance_uid, ") dead-lettered: ", item->dead_letter_reason);
+    log::Warning("destination ", name_, " [", PeerOf(config()), "]: sop=", item->sop_instance_uid,
+                 " study=", item->study_instance_uid, " dead-lettered: ", item->dead_letter_reason);
   } else {
     metrics_->Retried();
     // The first failure of an instance is worth a line; its retries would flood the log.
     if (item->failures == 1) {
-      log::Warning("destination ", name_, ": ", item->sop_instance_uid, " (study ",
-                   item->study_instance_uid, ") failed, will be retried: ", reason);
+      log::Warning("destination ", name_, " [", PeerOf(config()), "]: sop=", item->sop_instance_uid,
+                   " study=", item->study_instance_uid, " failed, will be retried: ", reason);
     } else {
-      log::Debug("destination ", name_, ": ", item->sop_instance_uid, " failed again (",
-                 item->failures, " times): ", reason);
+      log::Debug("destination ", name_, " [", PeerOf(config()), "]: sop=", item->sop_instance_uid,
+                 " failed again (", item->failures, " times): ", reason);
     }
   }
 }
@@ -130,10 +155,11 @@ void Destination::ConnectionFailed(const std::string& reason) {
   metrics_->ConnectionFailed();
   if (before == CircuitState::kProbing) metrics_->Probed(false);
   if (after == CircuitState::kOpen && before == CircuitState::kClosed) {
-    log::Warning("destination ", name_, ": circuit open after repeated failures (", reason,
+    log::Warning("destination ", name_, " [", PeerOf(config()),
+                 "]: circuit open after repeated failures (", reason,
                  "); probing until it answers");
   } else if (before == CircuitState::kClosed) {
-    log::Warning("destination ", name_, ": ", reason);
+    log::Warning("destination ", name_, " [", PeerOf(config()), "]: ", reason);
   }
 }
 
@@ -147,7 +173,7 @@ void Destination::ConnectionSucceeded() {
   }
   if (before == CircuitState::kProbing) {
     metrics_->Probed(true);
-    log::Info("destination ", name_, ": answers again; circuit closed");
+    log::Info("destination ", name_, " [", PeerOf(config()), "]: answers again; circuit closed");
     Wake();
   }
 }
@@ -183,8 +209,8 @@ void Destination::Tick(bool sweep_expired) {
   }
   for (const QueuedInstancePtr& item : expired) {
     metrics_->DeadLettered();
-    log::Warning("destination ", name_, ": ", item->sop_instance_uid,
-                 " dead-lettered: ", item->dead_letter_reason);
+    log::Warning("destination ", name_, " [", PeerOf(config()), "]: sop=", item->sop_instance_uid,
+                 " study=", item->study_instance_uid, " dead-lettered: ", item->dead_letter_reason);
   }
   const double oldest_age =
       status.oldest_received

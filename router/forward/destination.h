@@ -3,6 +3,7 @@
 // forwarder takes and settles items; the forwarding service adds them, ticks and administers.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -29,7 +30,11 @@ class Destination {
               std::function<void(const std::string& spool_id)> settled);
 
   const std::string& name() const { return name_; }
-  const config::DestinationConfig* config() const { return config_; }
+  // Points into a configuration the forwarding service keeps alive while it is in force here.
+  const config::DestinationConfig* config() const { return config_.load(); }
+  // A reload changed, added (`config` non-null) or removed (null) the destination: the queue
+  // takes the new retry policy; queued, in-flight and dead-lettered items stay.
+  void Reconfigure(const config::DestinationConfig* config);
   metrics::DestinationMetrics& metrics() { return *metrics_; }
   DeliveryJournal& journal() { return *journal_; }
   // How the forwarder wants to hear that there may be work; called outside the lock.
@@ -65,7 +70,7 @@ class Destination {
   void Wake();
 
   std::string name_;
-  const config::DestinationConfig* config_;
+  std::atomic<const config::DestinationConfig*> config_;
   std::unique_ptr<DeliveryJournal> journal_;
   std::unique_ptr<metrics::DestinationMetrics> metrics_;
   std::function<void(const std::string&)> settled_;

@@ -55,6 +55,9 @@ class DestinationQueue {
  public:
   // `unit_random` returns uniform values in [0, 1) for the retry jitter.
   DestinationQueue(config::RetryPolicy policy, std::function<double()> unit_random);
+  // A reloaded configuration's policy: it applies from the next failure, expiry sweep or breaker
+  // decision on; retries already scheduled keep their time.
+  void SetPolicy(const config::RetryPolicy& policy) { policy_ = policy; }
 
   // Queues an instance routed here at `now` (its arrival; a recovered one uses received_at).
   // Returns true when it belongs to a study or series that was already sent: a late arrival.

@@ -26,6 +26,27 @@ constexpr std::uint64_t kTicksPerExpirySweep = 25;  // every 5 s
 constexpr std::chrono::seconds kHousekeepingInterval{1};
 constexpr std::size_t kShowLimit = 50;
 constexpr const char* kJournalExtension = ".journal";
+// A retired forwarder is destroyed this long after it stopped: a wake-up posted to one of its
+// lanes just before it stopped has long run by then.
+constexpr std::chrono::seconds kRetiredForwarderGrace{10};
+
+std::int64_t SteadyNanoseconds(std::chrono::steady_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+}
+
+std::chrono::steady_clock::time_point SteadyTime(std::int64_t nanoseconds) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(nanoseconds)));
+}
+
+const config::DestinationConfig* FindDestination(const config::Config& config,
+                                                 const std::string& name) {
+  for (const config::DestinationConfig& destination : config.destinations) {
+    if (destination.name == name) return &destination;
+  }
+  return nullptr;
+}
 
 std::string FormatAge(std::chrono::system_clock::duration age) {
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(age).count();
@@ -54,27 +75,30 @@ admin::AdminReply Error(std::string text) { return admin::AdminReply{false, std:
 
 }  // namespace
 
-ForwardingService::ForwardingService(const config::Config& config,
+ForwardingService::ForwardingService(std::shared_ptr<const config::Config> config,
                                      const std::filesystem::path& committed_directory,
                                      spool::SpoolUsage& usage, boost::asio::io_context& io,
                                      metrics::ForwardMetrics& metrics,
                                      metrics::TranscodeMetrics& transcode_metrics)
-    : config_(config),
+    : config_(std::move(config)),
       committed_directory_(committed_directory),
-      journal_directory_(config.spool.directory / "queues"),
+      journal_directory_(config_->spool.directory / "queues"),
       usage_(usage),
       io_(io),
       metrics_(metrics),
-      pool_(config.transcoding.threads != 0 ? config.transcoding.threads
-                                            : std::max(1U, std::thread::hardware_concurrency()),
+      pool_(config_->transcoding.threads != 0 ? config_->transcoding.threads
+                                              : std::max(1U, std::thread::hardware_concurrency()),
             transcode_metrics),
-      preparer_(config.spool.directory),
-      preparation_{config.transcoding.profiles, pool_, preparer_, transcode_metrics},
+      preparer_(config_->spool.directory),
+      preparation_{config_->transcoding.profiles, pool_, preparer_, transcode_metrics},
       tick_strand_(boost::asio::make_strand(io)),
       tick_timer_(tick_strand_) {
   std::filesystem::create_directories(journal_directory_);
-  for (const config::DestinationConfig& destination : config.destinations) {
-    DestinationNamed(destination.name);
+  std::lock_guard lock(destinations_mutex_);
+  for (const config::DestinationConfig& destination : config_->destinations) {
+    DestinationSlot& slot = destinations_[destination.name];
+    slot.destination = MakeDestination(destination.name, &destination);
+    slot.config = config_;
   }
 }
 
@@ -87,26 +111,31 @@ ForwardingService::~ForwardingService() {
   }
   housekeeping_wake_.notify_all();
   if (housekeeping_.joinable()) housekeeping_.join();
-  forwarders_.clear();
+  for (auto& [name, slot] : destinations_) slot.forwarder.reset();
+  retired_.clear();
   RunHousekeepingOnce();
 }
 
-Destination& ForwardingService::DestinationNamed(const std::string& name) {
-  std::lock_guard lock(destinations_mutex_);
-  auto found = destinations_.find(name);
-  if (found != destinations_.end()) return *found->second;
-  const config::DestinationConfig* configured = nullptr;
-  for (const config::DestinationConfig& destination : config_.destinations) {
-    if (destination.name == name) configured = &destination;
-  }
+std::unique_ptr<Destination> ForwardingService::MakeDestination(
+    const std::string& name, const config::DestinationConfig* config) {
   // Names come from the configuration or from spool records our rules wrote, which the rules
   // loader only accepted as configured destination names: plain file names either way.
   auto journal = DeliveryJournal::Open(journal_directory_ / (name + kJournalExtension));
   if (!journal) throw std::runtime_error(journal.error());
-  auto destination = std::make_unique<Destination>(
-      name, configured, std::move(journal.value()), metrics_.ForDestination(configured, name),
-      [this](const std::string& spool_id) { Settled(spool_id); });
-  return *destinations_.emplace(name, std::move(destination)).first->second;
+  return std::make_unique<Destination>(name, config, std::move(journal.value()),
+                                       metrics_.ForDestination(config, name),
+                                       [this](const std::string& spool_id) { Settled(spool_id); });
+}
+
+ForwardingService::DestinationSlot& ForwardingService::SlotNamed(const std::string& name) {
+  DestinationSlot& slot = destinations_[name];
+  if (!slot.destination) slot.destination = MakeDestination(name, nullptr);
+  return slot;
+}
+
+Destination& ForwardingService::DestinationNamed(const std::string& name) {
+  std::lock_guard lock(destinations_mutex_);
+  return *SlotNamed(name).destination;
 }
 
 std::vector<QueuedInstancePtr> ForwardingService::ItemsFor(const spool::SpoolRecord& record,
@@ -182,7 +211,8 @@ ForwardRecoverySummary ForwardingService::Recover() {
   }
   preparer_.RemoveOrphans([&](const std::string& id) { return spooled_ids.contains(id); });
   std::lock_guard lock(destinations_mutex_);
-  for (auto& [name, destination] : destinations_) {
+  for (auto& [name, slot] : destinations_) {
+    Destination* destination = slot.destination.get();
     if (const std::error_code error = destination->journal().Compact(
             [&](const std::string& id) { return spooled_ids.contains(id); })) {
       log::Warning("cannot compact ", destination->journal().path().string(), ": ",
@@ -240,20 +270,33 @@ std::unique_ptr<Forwarder> ForwardingService::MakeForwarder(
 }
 
 void ForwardingService::Start() {
+  // The watchdog expects the tick and housekeeping from now on, however long recovery took.
+  const std::int64_t now = SteadyNanoseconds(std::chrono::steady_clock::now());
+  last_tick_ns_ = now;
+  last_housekeeping_ns_ = now;
   {
     std::lock_guard lock(destinations_mutex_);
-    for (auto& [name, destination] : destinations_) {
-      if (!destination->config()) continue;
-      forwarders_.push_back(MakeForwarder(*destination, *destination->config()));
+    started_ = true;
+    for (auto& [name, slot] : destinations_) {
+      if (!slot.destination->config()) continue;
+      if (!slot.forwarder)
+        slot.forwarder = MakeForwarder(*slot.destination, *slot.destination->config());
+      slot.forwarder->Start();
+      slot.forwarder_started = true;
     }
   }
-  for (const auto& forwarder : forwarders_) forwarder->Start();
   boost::asio::post(tick_strand_, [this] { ScheduleTick(); });
   housekeeping_ = std::thread([this] { RunHousekeeping(); });
 }
 
 void ForwardingService::Stop() {
-  for (const auto& forwarder : forwarders_) forwarder->Stop();
+  {
+    std::lock_guard lock(destinations_mutex_);
+    stopped_ = true;
+    for (auto& [name, slot] : destinations_) {
+      if (slot.forwarder && slot.forwarder_started) slot.forwarder->Stop();
+    }
+  }
   boost::asio::post(tick_strand_, [this] {
     stopping_ = true;
     tick_timer_.cancel();
@@ -261,8 +304,153 @@ void ForwardingService::Stop() {
 }
 
 bool ForwardingService::Stopped() const {
-  return std::all_of(forwarders_.begin(), forwarders_.end(),
-                     [](const auto& forwarder) { return forwarder->Stopped(); });
+  std::lock_guard lock(destinations_mutex_);
+  const bool slots_stopped = std::all_of(
+      destinations_.begin(), destinations_.end(),
+      [](auto& entry) { return !entry.second.forwarder || entry.second.forwarder->Stopped(); });
+  return slots_stopped && std::all_of(retired_.begin(), retired_.end(), [](const auto& retired) {
+           return retired.forwarder->Stopped();
+         });
+}
+
+void ForwardingService::Configure(DestinationSlot& slot, const std::string& name,
+                                  const config::DestinationConfig& config,
+                                  std::shared_ptr<const config::Config> owner) {
+  slot.destination->Reconfigure(&config);
+  slot.config = std::move(owner);
+  metrics_.ForDestination(&config, name);  // refreshes the limit gauges
+  slot.forwarder = MakeForwarder(*slot.destination, config);
+  slot.forwarder_started = false;
+  // A replacement waits until its predecessor has stopped (CompleteHandovers): two forwarders
+  // of one destination at once would share its wake-up and double its associations.
+  if (started_ && !stopped_ && !Retiring(name)) {
+    slot.forwarder->Start();
+    slot.forwarder_started = true;
+  }
+}
+
+void ForwardingService::Retire(DestinationSlot& slot, const std::string& name) {
+  if (slot.forwarder) {
+    // Also one that never started: stopping it now keeps its destructor, later, from touching
+    // the destination's wake-up, which by then belongs to its successor.
+    slot.forwarder->Stop();
+    retired_.push_back(RetiredForwarder{name, slot.config, std::move(slot.forwarder), {}});
+  }
+  slot.forwarder_started = false;
+}
+
+bool ForwardingService::Retiring(const std::string& name) const {
+  return std::any_of(retired_.begin(), retired_.end(), [&](const RetiredForwarder& retired) {
+    return retired.name == name && !retired.forwarder->Stopped();
+  });
+}
+
+DestinationChanges ForwardingService::Reconfigure(std::shared_ptr<const config::Config> config) {
+  DestinationChanges changes;
+  std::lock_guard lock(destinations_mutex_);
+  for (const config::DestinationConfig& wanted : config->destinations) {
+    const std::string& name = wanted.name;
+    auto found = destinations_.find(name);
+    if (found == destinations_.end()) {
+      DestinationSlot& slot = destinations_[name];
+      slot.destination = MakeDestination(name, nullptr);
+      Configure(slot, name, wanted, config);
+      changes.added.push_back(name);
+      log::Info("reload: destination ", name, " added (", config::DestinationKindName(wanted.kind),
+                ")");
+      continue;
+    }
+    DestinationSlot& slot = found->second;
+    const config::DestinationConfig* current = slot.destination->config();
+    if (current && *current == wanted) {
+      ++changes.unchanged;
+      continue;
+    }
+    const QueueStatus status = slot.destination->Status();
+    if (!current) {
+      Configure(slot, name, wanted, config);
+      changes.added.push_back(name);
+      log::Info("reload: destination ", name, " configured again (",
+                config::DestinationKindName(wanted.kind), "); its ",
+                status.owed() + status.dead_letter, " kept instances are its queue again");
+      continue;
+    }
+    Retire(slot, name);
+    Configure(slot, name, wanted, config);
+    changes.changed.push_back(name);
+    log::Info("reload: destination ", name,
+              " changed; its forwarder restarts with the new settings ", "(", status.owed(),
+              " instances owed stay queued; what was being sent is sent again)");
+  }
+  for (auto& [name, slot] : destinations_) {
+    if (!slot.destination->config() || FindDestination(*config, name)) continue;
+    const QueueStatus status = slot.destination->Status();
+    Retire(slot, name);
+    slot.destination->Reconfigure(nullptr);
+    slot.config = nullptr;
+    changes.removed.push_back(name);
+    log::Warning("reload: destination ", name, " removed; its forwarder stops and its ",
+                 status.owed() + status.dead_letter,
+                 " queued instances are kept as not-configured (purge them with `conduit queue "
+                 "purge ",
+                 name, " --all`, or configure the destination again)");
+  }
+  return changes;
+}
+
+std::vector<ForwardingService::RetiredForwarder> ForwardingService::CompleteHandovers() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<RetiredForwarder> finished;
+  for (auto retired = retired_.begin(); retired != retired_.end();) {
+    if (!retired->stopped_at && retired->forwarder->Stopped()) retired->stopped_at = now;
+    if (retired->stopped_at && now - *retired->stopped_at >= kRetiredForwarderGrace) {
+      finished.push_back(std::move(*retired));
+      retired = retired_.erase(retired);
+    } else {
+      ++retired;
+    }
+  }
+  if (stopped_) return finished;
+  for (auto& [name, slot] : destinations_) {
+    if (!slot.forwarder || slot.forwarder_started || Retiring(name)) continue;
+    // New settings deserve a try now rather than after the old settings' backoff.
+    const std::size_t retried = slot.destination->RetryNow({});
+    slot.forwarder->Start();
+    slot.forwarder_started = true;
+    log::Info("destination ", name, ": forwarder started with the new settings",
+              retried > 0 ? "; " : "",
+              retried > 0 ? std::to_string(retried) + " instances waiting for a retry are tried now"
+                          : std::string());
+  }
+  return finished;
+}
+
+std::optional<std::chrono::steady_clock::time_point> ForwardingService::LastTick() const {
+  if (stopped_) return std::nullopt;
+  return SteadyTime(last_tick_ns_.load());
+}
+
+std::chrono::steady_clock::time_point ForwardingService::LastHousekeeping() const {
+  return SteadyTime(last_housekeeping_ns_.load());
+}
+
+std::vector<DestinationSummary> ForwardingService::Summaries() {
+  std::vector<DestinationSummary> summaries;
+  const Clock::time_point now = Clock::now();
+  std::lock_guard lock(destinations_mutex_);
+  for (const auto& [name, slot] : destinations_) {
+    const QueueStatus status = slot.destination->Status();
+    const config::DestinationConfig* config = slot.destination->config();
+    DestinationSummary summary;
+    summary.name = name;
+    summary.kind = config ? config::DestinationKindName(config->kind) : "-";
+    summary.state = StateName(*slot.destination, status);
+    summary.owed = status.owed();
+    summary.dead_lettered = status.dead_letter;
+    if (status.oldest_received) summary.oldest_age = now - *status.oldest_received;
+    summaries.push_back(std::move(summary));
+  }
+  return summaries;
 }
 
 void ForwardingService::Enqueue(const spool::SpoolRecord& record, std::uint64_t file_bytes) {
@@ -293,11 +481,15 @@ void ForwardingService::Settled(const std::string& spool_id) {
 
 void ForwardingService::ScheduleTick() {
   if (stopping_) return;
+  last_tick_ns_ = SteadyNanoseconds(std::chrono::steady_clock::now());
   const bool sweep = ++ticks_ % kTicksPerExpirySweep == 0;
+  std::vector<RetiredForwarder> finished;  // destroyed outside the lock (archive workers join)
   {
     std::lock_guard lock(destinations_mutex_);
-    for (auto& [name, destination] : destinations_) destination->Tick(sweep);
+    finished = CompleteHandovers();
+    for (auto& [name, slot] : destinations_) slot.destination->Tick(sweep);
   }
+  finished.clear();
   tick_timer_.expires_after(kTickInterval);
   tick_timer_.async_wait([this](const boost::system::error_code& error) {
     if (!error) ScheduleTick();
@@ -310,6 +502,7 @@ void ForwardingService::RunHousekeeping() {
     housekeeping_wake_.wait_for(lock, kHousekeepingInterval);
     lock.unlock();
     RunHousekeepingOnce();
+    last_housekeeping_ns_ = SteadyNanoseconds(std::chrono::steady_clock::now());
     lock.lock();
   }
 }
@@ -317,7 +510,7 @@ void ForwardingService::RunHousekeeping() {
 void ForwardingService::RunHousekeepingOnce() {
   {
     std::lock_guard lock(destinations_mutex_);
-    for (auto& [name, destination] : destinations_) destination->SyncJournal();
+    for (auto& [name, slot] : destinations_) slot.destination->SyncJournal();
   }
   std::vector<SpooledFile> released;
   {
@@ -327,10 +520,10 @@ void ForwardingService::RunHousekeepingOnce() {
       // Nothing in the spool is owed to anyone: no journal line can matter any more. Holding
       // files_mutex_ keeps new instances out until the journals are empty.
       std::lock_guard destinations_lock(destinations_mutex_);
-      for (auto& [name, destination] : destinations_) {
-        if (const std::error_code error = destination->journal().Clear()) {
-          log::Warning("cannot truncate ", destination->journal().path().string(), ": ",
-                       error.message());
+      for (auto& [name, slot] : destinations_) {
+        DeliveryJournal& journal = slot.destination->journal();
+        if (const std::error_code error = journal.Clear()) {
+          log::Warning("cannot truncate ", journal.path().string(), ": ", error.message());
         }
       }
       journals_need_clearing_ = false;
@@ -353,11 +546,18 @@ admin::AdminReply ForwardingService::HandleAdminCommand(const std::vector<std::s
   const std::string& verb = words[1];
   if (verb == "list") return ListQueues();
   if (words.size() < 3) return Error("'queue " + verb + "' needs a destination name");
+  // Destinations live as long as the service; their configuration as long as `owner`.
   Destination* destination = nullptr;
+  const config::DestinationConfig* config = nullptr;
+  std::shared_ptr<const config::Config> owner;
   {
     std::lock_guard lock(destinations_mutex_);
     auto found = destinations_.find(words[2]);
-    if (found != destinations_.end()) destination = found->second.get();
+    if (found != destinations_.end()) {
+      destination = found->second.destination.get();
+      config = destination->config();
+      owner = found->second.config;
+    }
   }
   if (!destination) {
     std::string known;
@@ -365,7 +565,7 @@ admin::AdminReply ForwardingService::HandleAdminCommand(const std::vector<std::s
     for (const auto& [name, unused] : destinations_) known += (known.empty() ? "" : ", ") + name;
     return Error("no destination named '" + words[2] + "' (known: " + known + ")");
   }
-  if (verb == "show") return ShowQueue(*destination);
+  if (verb == "show") return ShowQueue(*destination, config);
   ItemSelection selection;
   bool all = false;
   for (std::size_t i = 3; i < words.size(); ++i) {
@@ -408,12 +608,12 @@ admin::AdminReply ForwardingService::ListQueues() {
   out << line;
   std::lock_guard lock(destinations_mutex_);
   const Clock::time_point now = Clock::now();
-  for (const auto& [name, destination] : destinations_) {
-    const QueueStatus status = destination->Status();
+  for (const auto& [name, slot] : destinations_) {
+    const QueueStatus status = slot.destination->Status();
     const std::string oldest =
         status.oldest_received ? FormatAge(now - *status.oldest_received) : "-";
     std::snprintf(line, sizeof line, "%-20s %-14s %7zu %7zu %6zu %6zu %7zu %6zu %7s  %s\n",
-                  name.c_str(), StateName(*destination, status).c_str(), status.owed(),
+                  name.c_str(), StateName(*slot.destination, status).c_str(), status.owed(),
                   status.ready, status.retry_wait, status.held, status.in_flight,
                   status.dead_letter, oldest.c_str(),
                   status.last_error.empty() ? "-" : status.last_error.c_str());
@@ -422,12 +622,13 @@ admin::AdminReply ForwardingService::ListQueues() {
   return {true, out.str()};
 }
 
-admin::AdminReply ForwardingService::ShowQueue(Destination& destination) {
+admin::AdminReply ForwardingService::ShowQueue(Destination& destination,
+                                               const config::DestinationConfig* config) {
   std::ostringstream out;
   const QueueStatus status = destination.Status();
   const Clock::time_point now = Clock::now();
   out << "destination: " << destination.name() << "\n";
-  if (const config::DestinationConfig* config = destination.config()) {
+  if (config) {
     switch (config->kind) {
       case config::DestinationKind::kDimse:
         out << "address: " << config->called_ae << "@" << config->host << ":" << config->port

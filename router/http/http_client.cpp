@@ -368,6 +368,9 @@ Result<HttpResponse, HttpError> HttpClient::Perform(const HttpRequest& request) 
   handle_->error_buffer[0] = '\0';
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, handle_->error_buffer);
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  // The path goes as given: libcurl would otherwise squash "/./" and "/../", and a signed
+  // request (S3) would no longer match its signature, or land under another key.
+  curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   // Worker threads: libcurl must not use signals (SIGALRM) for its DNS timeouts.
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -379,6 +382,9 @@ Result<HttpResponse, HttpError> HttpClient::Perform(const HttpRequest& request) 
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, options_.tls.verify ? 2L : 0L);
   if (!options_.tls.ca_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_CAINFO, options_.tls.ca_file.c_str());
+    // Instead of the system's CAs, not in addition: libcurl's default CA directory
+    // (/etc/ssl/certs) would otherwise still be trusted.
+    curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
   }
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers->get());
 

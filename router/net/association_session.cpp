@@ -44,6 +44,13 @@ PduError ProtocolError(AbortReason reason, std::string detail) {
   return PduError{reason, std::move(detail)};
 }
 
+// Who is on the association, for every line about it: AEs (empty before A-ASSOCIATE-RQ) and the
+// peer's address.
+std::string Parties(const rules::AssociationFacts& facts) {
+  return "calling=" + facts.calling_ae + " called=" + facts.called_ae +
+         " peer=" + facts.peer_address + ":" + std::to_string(facts.peer_port);
+}
+
 std::string_view EndingName(int ending) {
   static constexpr std::string_view kNames[] = {"released",    "rejected",       "peer_aborted",
                                                 "peer_closed", "protocol_error", "timeout"};
@@ -112,9 +119,8 @@ awaitable<void> AssociationSession::Run() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   log::Info("association ", id_, " ended: ", EndingName(static_cast<int>(ending_)),
             ending_detail_.empty() ? "" : " (", ending_detail_, ending_detail_.empty() ? "" : ")",
-            " calling=", facts_.calling_ae, " called=", facts_.called_ae,
-            " peer=", facts_.peer_address, ":", facts_.peer_port, " stored=", instances_stored_,
-            " failed=", stores_failed_, " bytes=", bytes_stored_, " seconds=", seconds);
+            " ", Parties(facts_), " stored=", instances_stored_, " failed=", stores_failed_,
+            " bytes=", bytes_stored_, " seconds=", seconds);
 }
 
 awaitable<void> AssociationSession::Watchdog() {
@@ -211,7 +217,7 @@ awaitable<bool> AssociationSession::Send(std::vector<std::uint8_t> bytes) {
 awaitable<void> AssociationSession::SendAbort(const PduError& error) {
   ending_ = Ending::kProtocolError;
   ending_detail_ = error.detail;
-  log::Warning("association ", id_, " from ", facts_.peer_address, ": A-ABORT (reason ",
+  log::Warning("association ", id_, " [", Parties(facts_), "]: A-ABORT (reason ",
                static_cast<int>(error.reason), "): ", error.detail);
   co_await Send(EncodeAbort({AbortSource::kServiceProvider, error.reason}));
 }
@@ -261,10 +267,8 @@ awaitable<bool> AssociationSession::Negotiate(const ReceivedPdu& pdu) {
   peer_max_pdu_length_ = request->max_pdu_length;
   if (!co_await Send(EncodeAssociateAc(acceptance.response))) co_return false;
   established_ = true;
-  log::Info("association ", id_, " accepted: calling=", facts_.calling_ae,
-            " called=", facts_.called_ae, " peer=", facts_.peer_address, ":", facts_.peer_port,
-            " contexts=", contexts_.size(), "/", request->presentation_contexts.size(),
-            " peer_max_pdu=", peer_max_pdu_length_);
+  log::Info("association ", id_, " accepted: ", Parties(facts_), " contexts=", contexts_.size(),
+            "/", request->presentation_contexts.size(), " peer_max_pdu=", peer_max_pdu_length_);
   co_return true;
 }
 
@@ -340,7 +344,8 @@ awaitable<std::optional<PduError>> AssociationSession::HandlePdv(const Pdv& pdv)
   }
   if (message_->instance) {
     if (const std::error_code error = message_->instance->Append(pdv.data)) {
-      log::Error("association ", id_, ": writing ", message_->command->affected_sop_instance_uid,
+      log::Error("association ", id_, " [", Parties(facts_),
+                 "]: writing sop=", message_->command->affected_sop_instance_uid,
                  " to the spool failed: ", error.message());
       message_->instance.reset();
       message_->refusal_status = dimse::status::kOutOfResources;
@@ -415,8 +420,8 @@ void AssociationSession::BeginStore(MessageInProgress& message) {
                                  context.transfer_syntax, facts_.calling_ae, facts_.called_ae};
   auto instance = dependencies_.spool.Begin(identity, facts_, id_);
   if (!instance) {
-    log::Error("association ", id_, ": cannot spool ", command.affected_sop_instance_uid, ": ",
-               instance.error());
+    log::Error("association ", id_, " [", Parties(facts_),
+               "]: cannot spool sop=", command.affected_sop_instance_uid, ": ", instance.error());
     message.refusal_status = dimse::status::kOutOfResources;
     message.refusal_comment = instance.error();
     return;
@@ -443,7 +448,8 @@ awaitable<void> AssociationSession::OnDataSetComplete() {
     status = outcome.status;
     comment = std::move(outcome.error_comment);
     if (!outcome.discarded_by.empty()) {
-      log::Info("association ", id_, ": ", command.affected_sop_instance_uid,
+      log::Info("association ", id_, " [", Parties(facts_),
+                "]: sop=", command.affected_sop_instance_uid,
                 " acknowledged and discarded by rule ", outcome.discarded_by);
     } else if (status == dimse::status::kSuccess) {
       ++instances_stored_;
@@ -455,9 +461,9 @@ awaitable<void> AssociationSession::OnDataSetComplete() {
     dependencies_.metrics.StoreAnswered(status);
     if (status != dimse::status::kSuccess) {
       ++stores_failed_;
-      log::Warning("association ", id_, ": C-STORE of ", command.affected_sop_instance_uid,
-                   " from ", facts_.calling_ae, " answered ", dimse::FormatStatus(status), ": ",
-                   comment);
+      log::Warning("association ", id_, " [", Parties(facts_),
+                   "]: C-STORE of sop=", command.affected_sop_instance_uid, " answered ",
+                   dimse::FormatStatus(status), ": ", comment);
     }
   }
   co_await Respond(message.context_id, command, status, std::move(comment));

@@ -33,8 +33,25 @@ SpoolCommitter::SpoolCommitter(unsigned worker_count,
       usage_(usage),
       stats_(stats),
       fallback_(std::move(fallback)),
-      committed_(std::move(committed)) {
-  for (unsigned i = 0; i < worker_count; ++i) workers_.emplace_back([this] { RunWorker(); });
+      committed_(std::move(committed)),
+      busy_since_(std::make_unique<std::atomic<std::int64_t>[]>(worker_count)),
+      worker_count_(worker_count) {
+  for (unsigned i = 0; i < worker_count; ++i) {
+    workers_.emplace_back([this, &busy_since = busy_since_[i]] { RunWorker(busy_since); });
+  }
+}
+
+std::optional<std::chrono::steady_clock::time_point> SpoolCommitter::OldestCommitStartedAt() const {
+  std::optional<std::chrono::steady_clock::time_point> oldest;
+  for (unsigned i = 0; i < worker_count_; ++i) {
+    const std::int64_t since = busy_since_[i].load(std::memory_order_relaxed);
+    if (since == 0) continue;
+    const std::chrono::steady_clock::time_point started{
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::nanoseconds(since))};
+    if (!oldest || started < *oldest) oldest = started;
+  }
+  return oldest;
 }
 
 SpoolCommitter::~SpoolCommitter() {
@@ -54,7 +71,7 @@ void SpoolCommitter::Enqueue(Job job) {
   work_available_.notify_one();
 }
 
-void SpoolCommitter::RunWorker() {
+void SpoolCommitter::RunWorker(std::atomic<std::int64_t>& busy_since) {
   for (;;) {
     Job job;
     {
@@ -65,8 +82,12 @@ void SpoolCommitter::RunWorker() {
       queue_.pop_front();
     }
     const auto started = std::chrono::steady_clock::now();
+    busy_since.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(started.time_since_epoch()).count(),
+        std::memory_order_relaxed);
     CommitOutcome outcome = Commit(*job.instance, job.rules);
     job.instance.reset();  // closes the file (and removes it if the commit failed)
+    busy_since.store(0, std::memory_order_relaxed);
     stats_.commit_seconds.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     job.completion->Complete(std::move(outcome));

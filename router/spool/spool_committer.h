@@ -4,16 +4,19 @@
 // associations share the filesystem journal commits instead of queueing behind each other.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +62,10 @@ class SpoolCommitter {
   SpoolCommitter(const SpoolCommitter&) = delete;
   SpoolCommitter& operator=(const SpoolCommitter&) = delete;
 
+  // When the longest-running commit began; nullopt while every worker is idle. A commit that
+  // never ends (a hung disk) shows here, and the service watchdog stops vouching for the daemon.
+  std::optional<std::chrono::steady_clock::time_point> OldestCommitStartedAt() const;
+
   // Routes the instance with `rules` (the snapshot taken when its C-STORE began), makes it
   // durable with its routes, and completes with the outcome on the handler's executor (the
   // association's strand).
@@ -103,7 +110,7 @@ class SpoolCommitter {
   };
 
   void Enqueue(Job job);
-  void RunWorker();
+  void RunWorker(std::atomic<std::int64_t>& busy_since);
   CommitOutcome Commit(IncomingInstance& instance, const routing::RulesSnapshot& rules);
 
   DirSyncer committed_directory_;
@@ -115,6 +122,9 @@ class SpoolCommitter {
   std::condition_variable work_available_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  // Per worker: when its current commit began (steady clock, ns), 0 while idle.
+  std::unique_ptr<std::atomic<std::int64_t>[]> busy_since_;
+  unsigned worker_count_;
   std::vector<std::thread> workers_;
 };
 

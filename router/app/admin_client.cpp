@@ -10,25 +10,13 @@
 #include <cstring>
 #include <string_view>
 
+#include "router/io/posix_file.h"
+
 namespace conduit::app {
 namespace {
 
 // A reply longer than this is not one the daemon sends: stop reading rather than grow forever.
 constexpr std::size_t kMaxReplyBytes = 64ULL << 20;
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string Unreachable(const std::string& path, int error) {
   std::string text = "cannot reach the conduit daemon at " + path + ": " + std::strerror(error);
@@ -57,7 +45,7 @@ Result<admin::AdminReply, std::string> SendAdminRequest(const std::filesystem::p
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, path.data(), path.size());
 
-  const FileDescriptor fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const io::FileDescriptor fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Unreachable(path, errno);
   // Bounds connect() (a full backlog blocks it) and send(); the reply is awaited with poll().
   timeval send_timeout{};

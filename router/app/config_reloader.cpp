@@ -46,20 +46,6 @@ std::string DescribeChanges(const forward::DestinationChanges& changes) {
   return text.empty() ? "unchanged" : text;
 }
 
-const char* LogLevelName(config::LogLevel level) {
-  switch (level) {
-    case config::LogLevel::kDebug:
-      return "debug";
-    case config::LogLevel::kInfo:
-      return "info";
-    case config::LogLevel::kWarning:
-      return "warning";
-    case config::LogLevel::kError:
-      return "error";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::vector<std::string> SettingsNeedingRestart(const config::Config& running,
@@ -138,7 +124,7 @@ ConfigReloadReport ConfigReloader::Reload(std::string_view reason) {
   rules_.Commit(std::move(prepared.value()), reason);
   if (next->log_level != running_->log_level) {
     log::SetLevel(next->log_level);
-    log::Info(reason, ": log_level is now ", LogLevelName(next->log_level));
+    log::Info(reason, ": log_level is now ", log::LevelName(next->log_level));
   }
   for (const std::string& setting : restart_needed) {
     log::Warning(reason, ": ", setting,

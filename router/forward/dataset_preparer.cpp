@@ -12,6 +12,7 @@
 #include "codecs/codec_registry.h"
 #include "codecs/dataset_io.h"
 #include "codecs/transfer_syntax_registry.h"
+#include "router/io/posix_file.h"
 #include "router/spool/dataset_attributes.h"
 #include "router/spool/header_reader.h"
 #include "router/spool/part10_header.h"
@@ -26,19 +27,6 @@ bool IsUncompressedLittleEndianTarget(std::string_view uid) {
 }
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-bool WriteAll(int fd, const std::uint8_t* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += written;
-    size -= static_cast<std::size_t>(written);
-  }
-  return true;
-}
 
 codecs::EncodeOptions OptionsOf(const config::TranscodeProfile* profile) {
   codecs::EncodeOptions options;
@@ -141,8 +129,8 @@ std::optional<std::string> DatasetPreparer::Persist(const QueuedInstance& item,
   const std::filesystem::path partial = transcoded.string() + ".part";
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return Errno("create " + partial.string());
-  const bool written = WriteAll(fd, header.bytes.data(), header.bytes.size()) &&
-                       WriteAll(fd, prepared.bytes.data(), prepared.bytes.size()) &&
+  const bool written = io::WriteAll(fd, header.bytes.data(), header.bytes.size()) &&
+                       io::WriteAll(fd, prepared.bytes.data(), prepared.bytes.size()) &&
                        ::fdatasync(fd) == 0;
   const std::string write_error = written ? "" : Errno("write " + partial.string());
   ::close(fd);
@@ -156,7 +144,7 @@ std::optional<std::string> DatasetPreparer::Persist(const QueuedInstance& item,
                              destination + "\t" + prepared.transfer_syntax_uid + "\n";
     const int map = ::open(uid_map_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (map >= 0) {
-      WriteAll(map, reinterpret_cast<const std::uint8_t*>(line.data()), line.size());
+      io::WriteAll(map, line.data(), line.size());
       ::fdatasync(map);
       ::close(map);
     }

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "router/io/posix_file.h"
+
 namespace conduit::forward {
 namespace {
 
@@ -32,18 +34,6 @@ std::string FormatLine(JournalMark mark, std::string_view spool_id, std::string_
   }
   line += '\n';
   return line;
-}
-
-bool WriteAll(int fd, std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::write(fd, bytes.data(), bytes.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(written));
-  }
-  return true;
 }
 
 std::error_code LastError() { return {errno, std::generic_category()}; }
@@ -126,7 +116,7 @@ std::error_code DeliveryJournal::Compact(
   const std::filesystem::path temporary = path_.string() + ".compact";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return LastError();
-  if (!WriteAll(fd, contents) || ::fdatasync(fd) != 0) {
+  if (!io::WriteAll(fd, contents.data(), contents.size()) || ::fdatasync(fd) != 0) {
     const std::error_code error = LastError();
     ::close(fd);
     return error;
@@ -155,7 +145,7 @@ void DeliveryJournal::Append(JournalMark mark, std::string_view spool_id, std::s
   // O_APPEND and one write per line: concurrent lanes never interleave within a line. A failed
   // write (disk full) loses the mark, which at worst causes a re-send; it is not worth stopping
   // deliveries for.
-  WriteAll(fd_, line);
+  io::WriteAll(fd_, line.data(), line.size());
   dirty_ = true;
 }
 

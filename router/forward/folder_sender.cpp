@@ -12,6 +12,8 @@
 #include <utility>
 #include <variant>
 
+#include "router/io/posix_file.h"
+
 namespace conduit::forward {
 namespace {
 
@@ -21,48 +23,20 @@ std::string ErrnoText(const std::string& what, int error) {
   return what + ": " + std::strerror(error);
 }
 
-// Closes a descriptor when it goes out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-bool WriteAll(int fd, const std::uint8_t* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += written;
-    size -= static_cast<std::size_t>(written);
-  }
-  return true;
-}
-
 // Appends a body piece to `fd`; an error text on failure.
 std::optional<std::string> CopyPiece(int fd, const http::BodyPiece& piece) {
   if (const auto* text = std::get_if<std::string>(&piece)) {
-    if (!WriteAll(fd, reinterpret_cast<const std::uint8_t*>(text->data()), text->size())) {
+    if (!io::WriteAll(fd, text->data(), text->size())) {
       return ErrnoText("write", errno);
     }
     return std::nullopt;
   }
   if (const auto* bytes = std::get_if<std::span<const std::uint8_t>>(&piece)) {
-    if (!WriteAll(fd, bytes->data(), bytes->size())) return ErrnoText("write", errno);
+    if (!io::WriteAll(fd, bytes->data(), bytes->size())) return ErrnoText("write", errno);
     return std::nullopt;
   }
   const auto& slice = std::get<http::FileSlice>(piece);
-  const FileDescriptor source(::open(slice.file.c_str(), O_RDONLY | O_CLOEXEC));
+  const io::FileDescriptor source(::open(slice.file.c_str(), O_RDONLY | O_CLOEXEC));
   if (source.get() < 0) return ErrnoText("open " + slice.file.string(), errno);
   std::vector<std::uint8_t> buffer(std::min<std::uint64_t>(kCopyChunkBytes, slice.length));
   std::uint64_t done = 0;
@@ -76,7 +50,7 @@ std::optional<std::string> CopyPiece(int fd, const http::BodyPiece& piece) {
       return got < 0 ? ErrnoText("read " + slice.file.string(), errno)
                      : slice.file.string() + " is shorter than expected";
     }
-    if (!WriteAll(fd, buffer.data(), static_cast<std::size_t>(got))) {
+    if (!io::WriteAll(fd, buffer.data(), static_cast<std::size_t>(got))) {
       return ErrnoText("write", errno);
     }
     done += static_cast<std::uint64_t>(got);
@@ -85,7 +59,7 @@ std::optional<std::string> CopyPiece(int fd, const http::BodyPiece& piece) {
 }
 
 bool SyncDirectory(const std::filesystem::path& directory) {
-  const FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const io::FileDescriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   return fd.get() >= 0 && ::fsync(fd.get()) == 0;
 }
 
@@ -151,7 +125,7 @@ std::optional<std::string> FolderSender::Write(const ArchiveObject& object,
   const std::filesystem::path temporary =
       parent / ("." + target.filename().string() + ".tmp-" + std::to_string(random()));
   {
-    const FileDescriptor fd(
+    const io::FileDescriptor fd(
         ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
     if (fd.get() < 0) return ErrnoText("create " + temporary.string(), errno);
     for (const http::BodyPiece& piece : object.part10) {

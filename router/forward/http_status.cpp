@@ -35,4 +35,15 @@ ArchiveDelivery TransportFailure(std::size_t objects, const http::HttpError& err
   return delivery;
 }
 
+http::ClientOptions ClientOptionsFor(const config::DestinationConfig& config,
+                                     const std::atomic<bool>& cancel) {
+  http::ClientOptions options;
+  options.connect_timeout = config.connect_timeout;
+  options.request_timeout = config.http.request_timeout;
+  options.tls.verify = config.http.tls_verify;
+  options.tls.ca_file = config.http.tls_ca_file;
+  options.cancel = &cancel;
+  return options;
+}
+
 }  // namespace conduit::forward

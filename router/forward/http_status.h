@@ -3,8 +3,10 @@
 // is failing.
 #pragma once
 
+#include <atomic>
 #include <string>
 
+#include "router/config/config.h"
 #include "router/forward/archive_sender.h"
 #include "router/http/http_client.h"
 
@@ -19,5 +21,10 @@ ArchiveResult ClassifyHttpStatus(long status);
 // server (the instances are requeued untouched); a timeout or a broken connection may have
 // (retried with backoff). Either way the destination failed. Cancellation is shutdown.
 ArchiveDelivery TransportFailure(std::size_t objects, const http::HttpError& error);
+
+// An HTTP archive destination's client settings: timeouts and TLS from its configuration, cut
+// off when `cancel` is raised.
+http::ClientOptions ClientOptionsFor(const config::DestinationConfig& config,
+                                     const std::atomic<bool>& cancel);
 
 }  // namespace conduit::forward

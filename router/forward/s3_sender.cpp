@@ -7,17 +7,6 @@
 namespace conduit::forward {
 namespace {
 
-http::ClientOptions ClientOptionsFor(const config::DestinationConfig& config,
-                                     const std::atomic<bool>& cancel) {
-  http::ClientOptions options;
-  options.connect_timeout = config.connect_timeout;
-  options.request_timeout = config.http.request_timeout;
-  options.tls.verify = config.http.tls_verify;
-  options.tls.ca_file = config.http.tls_ca_file;
-  options.cancel = &cancel;
-  return options;
-}
-
 std::string FirstOf(const std::map<std::string, std::string>& values,
                     std::initializer_list<const char*> keys) {
   for (const char* key : keys) {

@@ -8,17 +8,6 @@
 namespace conduit::forward {
 namespace {
 
-http::ClientOptions ClientOptionsFor(const config::DestinationConfig& config,
-                                     const std::atomic<bool>& cancel) {
-  http::ClientOptions options;
-  options.connect_timeout = config.connect_timeout;
-  options.request_timeout = config.http.request_timeout;
-  options.tls.verify = config.http.tls_verify;
-  options.tls.ca_file = config.http.tls_ca_file;
-  options.cancel = &cancel;
-  return options;
-}
-
 // A failed instance's FailureReason read like a C-STORE status (PS3.18 10.5.3 uses the same
 // codes): 0xA7xx passing, 0xA9xx / 0xCxxx permanent, unknown ones retried until the maximum
 // age. Without a reason, the HTTP status decides.

@@ -16,6 +16,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "router/io/posix_file.h"
+
 namespace conduit::http {
 namespace {
 
@@ -80,28 +82,12 @@ class Digest {
   std::unique_ptr<EVP_MD_CTX, Free> context_;
 };
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 HttpError BodyError(std::string detail) { return HttpError{HttpFailure::kBody, std::move(detail)}; }
 
 // Feeds every byte of `slice` to `consume` in chunks.
 template <typename Consume>
 std::optional<HttpError> ReadSlice(const FileSlice& slice, Consume&& consume) {
-  const FileDescriptor file(::open(slice.file.c_str(), O_RDONLY | O_CLOEXEC));
+  const io::FileDescriptor file(::open(slice.file.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) {
     return BodyError("cannot open " + slice.file.string() + ": " + std::strerror(errno));
   }

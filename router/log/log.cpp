@@ -12,6 +12,8 @@ namespace {
 
 std::atomic<config::LogLevel> g_level{config::LogLevel::kInfo};
 
+}  // namespace
+
 std::string_view LevelName(config::LogLevel level) {
   switch (level) {
     case config::LogLevel::kDebug:
@@ -25,8 +27,6 @@ std::string_view LevelName(config::LogLevel level) {
   }
   return "?";
 }
-
-}  // namespace
 
 void SetLevel(config::LogLevel level) { g_level = level; }
 

@@ -10,6 +10,8 @@
 namespace conduit::log {
 
 void SetLevel(config::LogLevel level);
+// "debug", "info", "warning" or "error", as log_level spells it.
+std::string_view LevelName(config::LogLevel level);
 bool Enabled(config::LogLevel level);
 void Write(config::LogLevel level, std::string_view message);
 

@@ -19,6 +19,7 @@
 
 #include "router/dimse/command_set.h"
 #include "router/dimse/status.h"
+#include "router/io/posix_file.h"
 #include "router/net/implementation_identity.h"
 
 namespace conduit::net {
@@ -100,23 +101,6 @@ std::string AbortText(ByteView body) {
 }
 
 std::string Seconds(std::chrono::seconds timeout) { return std::to_string(timeout.count()) + " s"; }
-
-// An open file descriptor, closed on scope exit.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // Reads exactly `size` bytes at `offset`; an error text otherwise.
 std::optional<std::string> ReadExactly(int fd, std::uint8_t* out, std::size_t size,
@@ -380,7 +364,7 @@ awaitable<Result<DimseResponse, ScuError>> ScuAssociation::Store(std::uint8_t co
                            "spool file " + range->path.string() + ": " + std::strerror(errno)};
       }
     }
-    const FileDescriptor file(fd);
+    const io::FileDescriptor file(fd);
     if (const auto* range = std::get_if<FileRange>(&dataset)) {
       struct stat status {};
       if (::fstat(fd, &status) != 0) {

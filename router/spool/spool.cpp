@@ -10,6 +10,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "router/io/posix_file.h"
+
 namespace conduit::spool {
 namespace {
 
@@ -19,19 +21,6 @@ constexpr const char* kCommittedExtension = ".dcm";
 std::filesystem::path CreateDirectory(const std::filesystem::path& path) {
   std::filesystem::create_directories(path);  // throws with the path in the message
   return path;
-}
-
-bool WriteAll(int fd, const std::vector<std::uint8_t>& bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t written = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<std::size_t>(written);
-  }
-  return true;
 }
 
 }  // namespace
@@ -99,7 +88,7 @@ Result<std::unique_ptr<IncomingInstance>, std::string> Spool::Begin(
     auto instance = std::make_unique<IncomingInstance>(fd, std::move(paths), header.record_offset,
                                                        header.bytes.size(), std::move(record),
                                                        config_.writeback_chunk_bytes, usage_);
-    if (!WriteAll(fd, header.bytes)) {
+    if (!io::WriteAll(fd, header.bytes.data(), header.bytes.size())) {
       return std::string("write Part 10 header: ") + std::strerror(errno);
     }
     return instance;

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/bench_lib.sh: what bench/ingest_bench.sh and bench/forward_bench.sh share. Sourced, not
+# bench/bench_lib.sh: what the bench/*_bench.sh scripts share. Sourced, not
 # run: process bookkeeping and cleanup, listener start-up, timing and statistics helpers, and
 # loading the study. Each script keeps its own options, phases and report.
 #
@@ -26,6 +26,17 @@
 : "${START_TIMEOUT:?set START_TIMEOUT before sourcing bench_lib.sh}"
 : "${HOST:?set HOST before sourcing bench_lib.sh}"
 : "${PYTHON:?set PYTHON before sourcing bench_lib.sh}"
+
+# conduit_refuses: true (and conduit's messages on stdout) if "$CONDUIT" refuses the
+# configuration "$C_CFG" or the rules "$C_RULES" (both set by the caller before calling).
+conduit_refuses() {
+  local out
+  if ! out=$("$CONDUIT" config check "$C_CFG" 2>&1); then echo "$out"; return 0; fi
+  if ! out=$("$CONDUIT" rules check --config "$C_CFG" "$C_RULES" 2>&1); then
+    echo "$out"; return 0
+  fi
+  return 1
+}
 
 # ---------------------------------------------------------------- cleanup -----------------
 declare -a BG_PIDS=()        # every background process this script started

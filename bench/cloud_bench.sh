@@ -452,15 +452,6 @@ YAML
 YAML
 }
 
-conduit_refuses() {  # true (and conduit's messages on stdout) if conduit refuses the config
-  local out
-  if ! out=$("$CONDUIT" config check "$C_CFG" 2>&1); then echo "$out"; return 0; fi
-  if ! out=$("$CONDUIT" rules check --config "$C_CFG" "$C_RULES" 2>&1); then
-    echo "$out"; return 0
-  fi
-  return 1
-}
-
 # phase_conduit KIND ROUND: (b); sets PHASE_SECS INGEST_SECS PHASE_REQUESTS PHASE_CODES
 phase_conduit() {
   local kind=$1 dir="$WORK/r$2-$1-conduit" port c_pid rc=0 deadline result t_ingest0

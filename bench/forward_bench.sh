@@ -293,16 +293,6 @@ destinations:
 YAML
 }
 
-# conduit_refuses: true (and conduit's messages on stdout) if conduit refuses C_CFG or C_RULES
-conduit_refuses() {
-  local out
-  if ! out=$("$CONDUIT" config check "$C_CFG" 2>&1); then echo "$out"; return 0; fi
-  if ! out=$("$CONDUIT" rules check --config "$C_CFG" "$C_RULES" 2>&1); then
-    echo "$out"; return 0
-  fi
-  return 1
-}
-
 # phase_conduit ROUND: (b); sets PHASE_SECS PHASE_DELAY
 phase_conduit() {
   local dir="$WORK/r$1-conduit" c_pid

@@ -217,15 +217,6 @@ destinations:
 YAML
 }
 
-conduit_refuses() {  # true (and conduit's messages on stdout) if conduit refuses the config
-  local out
-  if ! out=$("$CONDUIT" config check "$C_CFG" 2>&1); then echo "$out"; return 0; fi
-  if ! out=$("$CONDUIT" rules check --config "$C_CFG" "$C_RULES" 2>&1); then
-    echo "$out"; return 0
-  fi
-  return 1
-}
-
 # The delivery poller: started just before storescp. Prints one line of "key value" pairs:
 # t_last (epoch s) when delivered reached N, t_first (first delivery seen), busy (mean of the
 # workers_busy samples), workers, conduit_cpu (s of conduit CPU over the window), box_busy (the

@@ -1,19 +1,17 @@
 #include "router/http/http_client.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
+
+#include "spawned_server.h"
 
 namespace conduit::http {
 namespace {
@@ -68,47 +66,11 @@ server.serve_forever()
 class PythonHttpServer {
  public:
   PythonHttpServer() {
-    int to_server[2];
-    int from_server[2];
-    if (::pipe2(to_server, O_CLOEXEC) != 0 || ::pipe2(from_server, O_CLOEXEC) != 0) {
-      return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, to_server[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, from_server[1], 1);
-    const char* argv[] = {"/usr/bin/python3", "-c", kServerScript, nullptr};
-    const int spawned =
-        ::posix_spawn(&pid_, argv[0], &actions, nullptr, const_cast<char* const*>(argv), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(to_server[0]);
-    ::close(from_server[1]);
-    stdin_ = to_server[1];
-    if (spawned != 0) {
-      pid_ = -1;
-      ::close(from_server[0]);
-      return;
-    }
-    // The first line is the port the kernel picked.
-    std::string line;
-    pollfd ready{from_server[0], POLLIN, 0};
-    char c = 0;
-    while (::poll(&ready, 1, 10000) == 1 && ::read(from_server[0], &c, 1) == 1 && c != '\n') {
-      line.push_back(c);
-    }
-    ::close(from_server[0]);
-    port_ = line.empty() ? 0 : std::stoi(line);
-  }
-  ~PythonHttpServer() {
-    ::close(stdin_);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
+    if (server_.Start("/usr/bin/python3", {"-c", kServerScript}).empty()) {
+      // The first line is the port the kernel picked.
+      std::istringstream(server_.first_line()) >> port_;
     }
   }
-  PythonHttpServer(const PythonHttpServer&) = delete;
-  PythonHttpServer& operator=(const PythonHttpServer&) = delete;
 
   std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
@@ -116,8 +78,7 @@ class PythonHttpServer {
   bool ready() const { return port_ != 0; }
 
  private:
-  pid_t pid_ = -1;
-  int stdin_ = -1;
+  SpawnedServer server_;
   int port_ = 0;
 };
 

@@ -5,8 +5,6 @@
 // false turns both checks off; every refusal is a kTls failure whose detail says why.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include "router/http/http_client.h"
+#include "spawned_server.h"
 
 extern char** environ;
 
@@ -162,15 +161,7 @@ class HttpClientTlsTest : public testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (stdin_fd_ >= 0) {
-      ::close(stdin_fd_);
-      stdin_fd_ = -1;
-    }
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = 0;
-    }
+    server_.Stop();
     std::error_code ignored;
     fs::remove_all(directory_, ignored);
   }
@@ -237,42 +228,17 @@ class HttpClientTlsTest : public testing::Test {
   }
 
   static std::string StartServers() {
-    int to_server[2];
-    int from_server[2];
-    if (::pipe2(to_server, O_CLOEXEC) != 0 || ::pipe2(from_server, O_CLOEXEC) != 0) {
-      return "pipe failed";
-    }
-    const std::string stderr_file = (directory_ / "server.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, to_server[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, from_server[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string directory = directory_.string();
-    std::vector<char*> argv = {const_cast<char*>(kPython), const_cast<char*>("-c"),
-                               const_cast<char*>(kServerScript), directory.data(), nullptr};
-    const int spawned = ::posix_spawn(&pid_, kPython, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(to_server[0]);
-    ::close(from_server[1]);
-    stdin_fd_ = to_server[1];
-    if (spawned != 0) {
-      pid_ = 0;
-      ::close(from_server[0]);
-      return std::string("cannot run ") + kPython + ": " + std::strerror(spawned);
+    const fs::path stderr_file = directory_ / "server.log";
+    if (std::string error =
+            server_.Start(kPython, {"-c", kServerScript, directory_.string()}, stderr_file);
+        !error.empty()) {
+      return "the HTTPS server did not start: " + error;
     }
     // The first line holds the two ports.
-    std::string line;
-    pollfd readable{from_server[0], POLLIN, 0};
-    char c = 0;
-    while (::poll(&readable, 1, 10000) == 1 && ::read(from_server[0], &c, 1) == 1 && c != '\n') {
-      line.push_back(c);
-    }
-    ::close(from_server[0]);
-    std::istringstream(line) >> localhost_port_ >> other_port_;
+    std::istringstream(server_.first_line()) >> localhost_port_ >> other_port_;
     if (localhost_port_ == 0 || other_port_ == 0) {
-      return "the HTTPS server did not start: " + ReadText(stderr_file);
+      return "the HTTPS server did not start: it printed \"" + server_.first_line() + "\"; " +
+             ReadText(stderr_file);
     }
     return {};
   }
@@ -299,8 +265,7 @@ class HttpClientTlsTest : public testing::Test {
 
   static inline fs::path directory_;
   static inline std::string startup_error_;
-  static inline pid_t pid_ = 0;
-  static inline int stdin_fd_ = -1;
+  static inline SpawnedServer server_;
   static inline int localhost_port_ = 0;
   static inline int other_port_ = 0;
 };

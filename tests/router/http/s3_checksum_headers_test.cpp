@@ -3,14 +3,9 @@
 // proves the integrity headers: Content-MD5 and x-amz-content-sha256 of exactly the bytes that
 // arrive, on a single PUT and on each part of a multipart upload, and a SigV4 Authorization that
 // an independent implementation (here, on OpenSSL) verifies against the request as received.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,8 +24,7 @@
 #include <vector>
 
 #include "router/http/s3_client.h"
-
-extern char** environ;
+#include "spawned_server.h"
 
 namespace conduit::http {
 namespace {
@@ -350,53 +344,22 @@ class S3ChecksumHeadersTest : public testing::Test {
   }
 
   void TearDown() override {
-    if (stdin_fd_ >= 0) {
-      ::close(stdin_fd_);
-    }
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    server_.Stop();
     std::error_code ignored;
     fs::remove_all(directory_, ignored);
   }
 
   std::string StartServer() {
-    int to_server[2];
-    int from_server[2];
-    if (::pipe2(to_server, O_CLOEXEC) != 0 || ::pipe2(from_server, O_CLOEXEC) != 0) {
-      return "pipe failed";
+    const fs::path stderr_file = directory_ / "server.log";
+    if (std::string error = server_.Start(
+            kPython, {"-c", kServerScript, (directory_ / "requests").string()}, stderr_file);
+        !error.empty()) {
+      return "the capture server did not start: " + error;
     }
-    const std::string stderr_file = (directory_ / "server.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, to_server[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, from_server[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string requests = (directory_ / "requests").string();
-    std::vector<char*> argv = {const_cast<char*>(kPython), const_cast<char*>("-c"),
-                               const_cast<char*>(kServerScript), requests.data(), nullptr};
-    const int spawned = ::posix_spawn(&pid_, kPython, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(to_server[0]);
-    ::close(from_server[1]);
-    stdin_fd_ = to_server[1];
-    if (spawned != 0) {
-      pid_ = 0;
-      ::close(from_server[0]);
-      return std::string("cannot run ") + kPython + ": " + std::strerror(spawned);
-    }
-    std::string line;
-    pollfd readable{from_server[0], POLLIN, 0};
-    char c = 0;
-    while (::poll(&readable, 1, 10000) == 1 && ::read(from_server[0], &c, 1) == 1 && c != '\n') {
-      line.push_back(c);
-    }
-    ::close(from_server[0]);
-    std::istringstream(line) >> port_;
+    std::istringstream(server_.first_line()) >> port_;
     if (port_ == 0) {
-      return "the capture server did not start: " + ReadFile(stderr_file);
+      return "the capture server did not start: it printed \"" + server_.first_line() + "\"; " +
+             ReadFile(stderr_file);
     }
     return {};
   }
@@ -488,8 +451,7 @@ class S3ChecksumHeadersTest : public testing::Test {
   }
 
   fs::path directory_;
-  pid_t pid_ = 0;
-  int stdin_fd_ = -1;
+  SpawnedServer server_;
   int port_ = 0;
   HttpClient http_{ClientOptions{}};
 };

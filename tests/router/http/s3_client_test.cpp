@@ -5,26 +5,19 @@
 #include "router/http/s3_client.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "spawned_server.h"
 
 namespace conduit::http {
 namespace {
@@ -53,15 +46,7 @@ class S3ClientTest : public testing::Test {
   static void SetUpTestSuite() { startup_error_ = Start(); }
 
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = 0;
-    }
-    if (stdout_fd_ >= 0) {
-      ::close(stdout_fd_);
-      stdout_fd_ = -1;
-    }
+    server_.Stop();
     std::error_code ignored;
     fs::remove_all(directory_, ignored);
   }
@@ -78,58 +63,21 @@ class S3ClientTest : public testing::Test {
     if (!fs::exists(s3rver)) {
       return s3rver.string() + " is missing: run scripts/install-deps";
     }
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      return "pipe failed";
-    }
-    const std::string stderr_file = (directory_ / "stderr.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_file.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const std::string data = (directory_ / "data").string();
-    std::vector<std::string> args = {
-        "node",      s3rver.string(),      "--directory", data,
-        "--address", "127.0.0.1",          "--port",      "0",
-        "--silent",  "--service-endpoint", "localhost",   "--configure-bucket",
-        kBucket};
-    std::vector<char*> argv;
-    for (std::string& arg : args) {
-      argv.push_back(arg.data());
+    if (std::string error = server_.Start(
+            "node",
+            {s3rver.string(), "--directory", data, "--address", "127.0.0.1", "--port", "0",
+             "--silent", "--service-endpoint", "localhost", "--configure-bucket", kBucket},
+            directory_ / "stderr.log", 20s);
+        !error.empty()) {
+      return error;
     }
-    argv.push_back(nullptr);
-    const int spawned = ::posix_spawnp(&pid_, "node", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    stdout_fd_ = out[0];
-    if (spawned != 0) {
-      pid_ = 0;
-      return std::string("cannot run node: ") + std::strerror(spawned);
+    const std::string& line = server_.first_line();
+    if (line.find("listening on ") == std::string::npos) {
+      return "no \"listening on\" line; it printed: " + line;
     }
-
-    std::string printed;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd readable{stdout_fd_, POLLIN, 0};
-      if (::poll(&readable, 1, 100) <= 0) {
-        continue;
-      }
-      char buffer[256];
-      const ssize_t got = ::read(stdout_fd_, buffer, sizeof buffer);
-      if (got <= 0) {
-        std::ifstream errors(stderr_file);
-        return "s3rver exited: " + std::string(std::istreambuf_iterator<char>(errors), {});
-      }
-      printed.append(buffer, static_cast<std::size_t>(got));
-      const auto line = printed.find("listening on ");
-      if (line != std::string::npos && printed.find('\n', line) != std::string::npos) {
-        const auto colon = printed.rfind(':', printed.find('\n', line));
-        port_ = std::stoi(printed.substr(colon + 1));
-        return {};
-      }
-    }
-    return "no \"listening on\" line within 20 s; it printed: " + printed;
+    port_ = std::stoi(line.substr(line.rfind(':') + 1));
+    return {};
   }
 
   static S3Location PathStyle(std::string bucket = kBucket) {
@@ -159,8 +107,7 @@ class S3ClientTest : public testing::Test {
     return file;
   }
 
-  static inline pid_t pid_ = 0;
-  static inline int stdout_fd_ = -1;
+  static inline SpawnedServer server_;
   static inline int port_ = 0;
   static inline std::string startup_error_;
   static inline fs::path directory_;

@@ -25,11 +25,12 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import (make_instance, make_uid, metric_value, parse_metrics, read_part10,
-                      run_storescu, wait_until)
+from conftest import (StoreScp, make_instance, make_uid, metric_value, parse_metrics,
+                      read_part10, run_storescu, wait_until)
 from dicomweb_peer import shared_dicomweb, stow_proxy  # noqa: F401  (fixtures)
 from dicomweb_peer import join_multipart, part10_meta_uids, split_multipart, Part
 from s3_peer import s3_peer  # noqa: F401  (fixture)
+from test_corpus import STORESCU_PROPOSE, corpus_by_transfer_syntax
 from test_forward_orthanc import generate_study
 from test_forwarding import (forking_scp, make_study, queue_cli, route_all_rules, sop_uid,
                              wait_for_metric, wait_spool_empty, write_rules)
@@ -282,6 +283,46 @@ def test_stow_delivers_a_ct_study_with_identical_datasets_and_pixels(
     assert metric_value(m, "conduit_forward_dead_lettered_total", destination="web") == 0
     assert metric_value(m, "conduit_forward_http_responses_total", destination="web",
                         code="200") >= len(requests)
+    assert owed(conduit, "web") == 0
+
+
+def test_stow_delivers_the_pydicom_corpus_with_identical_datasets(
+        pacs, start_conduit, tmp_path):  # noqa: F811
+    """Every corpus file storescu can send, each in its own transfer syntax, reaches Orthanc
+    over STOW-RS with the very dataset bytes storescu sent (what a reference storescp got)."""
+    groups = corpus_by_transfer_syntax()
+    conduit = start_conduit({"rules": {"file": str(route_all_rules(tmp_path, "web"))},
+                             "destinations": [stow_destination("web", pacs.dicomweb_url)]})
+    ref = StoreScp(tmp_path / "ref")
+    try:
+        for ts, files in sorted(groups.items()):
+            args = ["-R", "-nh", STORESCU_PROPOSE[ts]]
+            r = run_storescu(ref.port, files, *args, aec="STORESCP")
+            g = run_storescu(conduit.port, files, *args)
+            assert g.returncode == r.returncode, (ts, g.stderr[-3000:], r.stderr[-3000:])
+        # What storescu really sent: it re-serialises some files, and several corpus files
+        # share a SOP Instance UID (Orthanc keeps the first copy; a later one is "already
+        # stored", HTTP 200).
+        sent: dict[str, dict[bytes, str]] = {}  # SOP Instance UID -> dataset -> its syntax
+        for f in ref.files():
+            p = read_part10(f)
+            sent.setdefault(p.meta_str(0x0003), {})[p.dataset] = p.meta_str(0x0010)
+    finally:
+        ref.stop()
+    assert len(sent) >= 100, f"only {len(sent)} distinct instances sent"
+
+    wait_until(lambda: not conduit.instances(), 60, interval=0.2,
+               what="every corpus instance delivered and released from the spool")
+    assert set(sent) <= pacs.qido_sop_instance_uids()
+    for uid, datasets in sorted(sent.items()):
+        tmp = tmp_path / "orthanc.dcm"
+        tmp.write_bytes(pacs.instance_file(uid))
+        stored = read_part10(tmp)
+        assert stored.dataset in datasets, f"{uid}: Orthanc's dataset differs from what was sent"
+        assert stored.meta_str(0x0010) == datasets[stored.dataset], f"{uid}: transfer syntax"
+        assert not any(e in stored.meta for e in CONDUIT_PRIVATE_META), uid
+    m = samples(conduit)
+    assert metric_value(m, "conduit_forward_dead_lettered_total", destination="web") == 0
     assert owed(conduit, "web") == 0
 
 

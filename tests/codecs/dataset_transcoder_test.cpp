@@ -156,6 +156,45 @@ TEST(DatasetTranscoderTest, GeneratedImagesRoundTripLosslesslyThroughEveryLossle
   }
 }
 
+// Bits above HighBit may hold old overlay data: what the codecs get (and what native output
+// holds) is each sample cut to BitsStored, unsigned ones masked, signed ones sign-extended.
+TEST(DatasetTranscoderTest, SamplesAreCutToBitsStoredAndSignExtended) {
+  struct Case {
+    Uint16 bits_stored, bits_allocated;
+    bool is_signed;
+    std::vector<Uint16> stored, expected;  // sample values as 16-bit (or 8-bit) words
+  };
+  const std::vector<Case> cases = {
+      {12, 16, false, {0xA123, 0x0FFF, 0xF800, 0x0000}, {0x0123, 0x0FFF, 0x0800, 0x0000}},
+      {12, 16, true, {0xA123, 0x0FFF, 0x7800, 0xF7FF}, {0x0123, 0xFFFF, 0xF800, 0x07FF}},
+      {16, 16, true, {0xA123, 0x7FFF}, {0xA123, 0x7FFF}},
+      {6, 8, false, {0xE5, 0x3F, 0x40, 0x00}, {0x25, 0x3F, 0x00, 0x00}},
+      {6, 8, true, {0xE5, 0x1F, 0x20, 0xDF}, {0xE5, 0x1F, 0xE0, 0x1F}},
+  };
+  for (const Case& test : cases) {
+    const auto samples = static_cast<Uint16>(test.stored.size());
+    auto dataset =
+        MakeImage(1, samples, 1, test.bits_stored, test.bits_allocated, test.is_signed, 1);
+    std::vector<std::uint8_t> expected;
+    if (test.bits_allocated == 16) {
+      dataset->putAndInsertUint16Array(DCM_PixelData, test.stored.data(), samples);
+      for (Uint16 word : test.expected) {
+        expected.push_back(static_cast<std::uint8_t>(word));
+        expected.push_back(static_cast<std::uint8_t>(word >> 8));
+      }
+    } else {
+      std::vector<Uint8> octets(test.stored.begin(), test.stored.end());
+      dataset->putAndInsertUint8Array(DCM_PixelData, octets.data(), samples);
+      expected.assign(test.expected.begin(), test.expected.end());
+    }
+    const std::string what = std::to_string(test.bits_stored) + " of " +
+                             std::to_string(test.bits_allocated) +
+                             (test.is_signed ? " signed" : " unsigned");
+    ASSERT_TRUE(TranscodePixelData(*dataset, kExplicit, kExplicit, EncodeOptions{}).ok()) << what;
+    EXPECT_EQ(NativePixels(*dataset), expected) << what;
+  }
+}
+
 TEST(DatasetTranscoderTest, PydicomCorpusRoundTripsLosslesslyWhereItCanBeDecoded) {
   const std::filesystem::path corpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
   ASSERT_TRUE(std::filesystem::is_directory(corpus)) << "python3-pydicom's test files";

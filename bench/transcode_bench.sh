@@ -4,8 +4,10 @@
 #   r1        build/bin/conduit_transcode_rate --threads 1: the codec alone on one core, every
 #             frame of the study in memory (our wrapper is within 5% of the raw library)
 #   pipeline  the study queued in conduit for a destination that is down, then the destination
-#             (storescp) started: rate = N / (time from storescp's start to the last delivery)
-# and prints, per transfer syntax, pipeline / (cores x r1) against the 0.9 target.
+#             started: rate = (N - 1) / (first -> last arrival at the destination), the steady
+#             state (the start-up, receiver start -> first arrival, is printed on its own)
+# and prints, per transfer syntax, pipeline / (cores x r1) against the 0.9 target, and what
+# bounds it: the CPU each instance costs conduit and the whole box, against the codec's 1/r1.
 #
 # usage: bench/transcode_bench.sh [--study DIR] [--slices N] [--rounds R] [--syntax UID ...]
 #                                 [--associations K] [--pool-threads T] [--conduit PATH]
@@ -19,10 +21,11 @@
 #   --associations K    the destination's max_associations (default 4)
 #   --pool-threads T    transcoding.threads (default 0: one worker per core, the target's
 #                       premise); more than cores shows what workers blocked in I/O cost
-#   --conduit PATH      conduit binary (default build/bin/conduit; conduit_transcode_rate and
-#                       conduit_durable_write_floor are taken from the same directory)
+#   --conduit PATH      conduit binary (default build/bin/conduit; conduit_transcode_rate,
+#                       conduit_durable_write_floor and conduit_cstore_sink are taken from the
+#                       same directory)
 #   --keep              keep the work directory (configs, logs, spools, received files)
-#   env DELIVERY_TIMEOUT  seconds from storescp's start before a missing delivery fails (300)
+#   env DELIVERY_TIMEOUT  seconds from the receiver's start before a missing delivery fails (300)
 #   env STALL_TIMEOUT     seconds without a new delivery before the run fails (30)
 #
 # Pipeline phase, per syntax and round, with fresh processes, ports and spool:
@@ -31,34 +34,34 @@
 #     destination pacs = a port where nothing listens yet, max_associations K, retry
 #     {initial_delay_ms: 100, multiplier: 1, jitter_percent: 0, max_delay_seconds: 1,
 #     breaker_failures: 1}: the circuit
-#     opens at once and is probed every 100 ms, so the first probe after storescp starts comes
-#     within 0.1 s (nothing is subtracted for it; the report shows when the first delivery came).
+#     opens at once and is probed every 100 ms, so the first probe after the receiver starts
+#     comes within 0.1 s.
 #   storescu -R (one association, TCP_NODELAY=1) sends all N; they queue (the destination is
 #     down; a lane opens its association before it prepares, so nothing is transcoded yet).
-#   sync; then t0 = storescp +B --fork (bit-preserving, no fsync; an association profile that
-#     accepts CT Image Storage in UID and the uncompressed syntaxes; --ignore for HTJ2K, below)
-#     is started on that port.
-#   t_last = conduit_forward_delivered_total{destination="pacs"} reaches N. Conduit counts an
-#     instance delivered only when storescp's C-STORE-RSP has come back, and storescp answers
-#     after it has written the file, so every file is then complete whatever its (compressed)
-#     size; a size check like forward_bench.sh's cannot work, the sizes are not known in advance.
-#     Polled every 20 ms: storescp's output directory is listed, and the metrics are scraped every
-#     100 ms until it holds N files, then every 20 ms (scraping costs conduit CPU).
+#   sync; then t0, and the receiver is started on that port: storescp +B --fork (bit-preserving,
+#     no fsync; an association profile that accepts CT Image Storage in UID and the uncompressed
+#     syntaxes). DCMTK 3.6.7 cannot receive the HTJ2K syntaxes (its DIMSE layer aborts on a
+#     transfer syntax it does not know, whatever the association profile accepted, even with
+#     --ignore): for 1.2.840.10008.1.2.4.201-203 the receiver is build/bin/conduit_cstore_sink
+#     (bench/cstore_sink.cpp: accepts each context in its first proposed syntax, answers 0x0000
+#     after the last fragment, keeps nothing, tallies per syntax).
+#   Arrival times come from the receiver, so that polling costs nothing in the window: the mtimes
+#     of storescp's files (+B writes each as it arrives), the sink's first and last answer per
+#     association. A poller scrapes conduit's metrics every 0.25 s only to see delivered reach N
+#     (conduit counts an instance delivered when the C-STORE-RSP has come back), a dead letter
+#     or a stall, and to read conduit's and the box's CPU time over the delivery.
 #   Checked afterwards: conduit_transcodes_total{target=KEYWORD,outcome="ok"} = N (the PS3.6
-#   keyword of UID, e.g. HTJ2KLossless: the metric never carries UIDs), none
-#   dead-lettered; N files at storescp and the first and last received file's (0002,0010) is
-#   UID (dcmdump -Un +P 0002,0010). DCMTK 3.6.7 cannot receive the HTJ2K syntaxes (its DIMSE
-#   layer aborts on a transfer syntax it does not know, whatever the association profile
-#   accepted, even with --ignore): for 1.2.840.10008.1.2.4.201-203 the receiver is a minimal
-#   Python C-STORE sink written by this script (accepts each context in its first proposed
-#   syntax, answers 0x0000 after the last fragment, keeps nothing), which tallies the instances
-#   it received per transfer syntax: N in UID and nothing else is checked.
+#   keyword of UID, e.g. HTJ2KLossless: the metric never carries UIDs), none dead-lettered;
+#   storescp: N files, the first and last received file's (0002,0010) is UID (dcmdump -Un
+#   +P 0002,0010); the sink: N instances in UID and none in another syntax.
 #
-# Also printed, to see where the time goes: the codec on `cores` threads at once (no I/O), the
-# pipeline's own mean encode time per frame (conduit_transcode_frame_seconds) against 1/r1, the
-# transcoding workers' mean occupancy (conduit_transcode_workers_busy, sampled), conduit's CPU
-# and the whole box's CPU during the delivery window, and the durable-write floor for files of
-# the transcoded size (every transcoded copy is fdatasync'ed on a worker before it is sent).
+# Also printed, to see where the time goes: the codec on `cores` threads at once (no I/O); CPU
+# per instance, of conduit (every thread) and of the whole box (conduit, receiver, the bench's
+# poller), against the codec's 1/r1 -- their quotients are the best ratio conduit could reach
+# with the cores to itself, and the best this box can show with every core busy on the same
+# work mix; the pipeline's mean encode time per frame (conduit_transcode_frame_seconds, wall)
+# and the workers' mean time in it; C-STORE round trip; the durable-write floor for files of
+# the transcoded size (every transcoded copy is fdatasync'ed before it is sent).
 #
 # Exit status: 0 all delivered (whatever the speed), 1 functional failure, 2 bad usage / missing
 # tools, 3 conduit refused the configuration.
@@ -88,7 +91,7 @@ STORESCU_OPTS=(-R -to 10 -ta 30 -ts 60 -aet BENCHSCU)
 STORESCP_PDU=131072
 
 usage() {
-  sed -n '9,27p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '12,29p' "$0" | sed 's/^# \{0,1\}//'
   exit "${1:-2}"
 }
 
@@ -119,10 +122,11 @@ done
 BIN_DIR=$(dirname "$CONDUIT")
 RATE_BIN="$BIN_DIR/conduit_transcode_rate"
 FLOOR_BIN="$BIN_DIR/conduit_durable_write_floor"
+SINK_BIN="$BIN_DIR/conduit_cstore_sink"
 for tool in storescp storescu echoscu dcmdump timeout find setsid sync "$PYTHON"; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
 done
-for bin in "$CONDUIT" "$RATE_BIN" "$FLOOR_BIN"; do
+for bin in "$CONDUIT" "$RATE_BIN" "$FLOOR_BIN" "$SINK_BIN"; do
   [[ -x $bin ]] || { echo "not found or not executable: $bin (build with scripts/build)" >&2
                      exit 2; }
 done
@@ -217,17 +221,18 @@ destinations:
 YAML
 }
 
-# The delivery poller: started just before storescp. Prints one line of "key value" pairs:
-# t_last (epoch s) when delivered reached N, t_first (first delivery seen), busy (mean of the
-# workers_busy samples), workers, conduit_cpu (s of conduit CPU over the window), box_busy (the
-# share of all cores busy over the window), frame_mean (mean conduit_transcode_frame_seconds),
-# send_mean (mean conduit_forward_send_seconds). Exit 1 on a dead letter, conduit's death, or
-# the deadline.
+# The delivery poller: started just before the receiver. Scrapes conduit's metrics every 0.25 s
+# (rarely: scraping costs conduit CPU, and the delivery times come from the receiver, not from
+# here) until delivered reaches N, then prints one line of "key value" pairs: conduit_cpu
+# (conduit's CPU seconds since the poller started), box_cpu (CPU seconds of all processes, all
+# cores, same window), frame_sum and frame_mean (conduit_transcode_frame_seconds), send_mean
+# (conduit_forward_send_seconds), sent_bytes, workers (conduit_transcode_workers), transcoded_ok. Exit 1 on a dead letter, conduit's
+# death, a stall or the deadline.
 POLLER="$WORK/poll_delivered.py"
 cat >"$POLLER" <<'PY'
 import os, re, sys, time, urllib.request
-url, out_dir, n, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-uid = sys.argv[7]
+url, n, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+deadline, stall, uid = float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
 # conduit_transcodes_total labels a syntax by its PS3.6 keyword, never by its UID.
 KEYWORDS = {
     "1.2.840.10008.1.2": "ImplicitVRLittleEndian", "1.2.840.10008.1.2.1": "ExplicitVRLittleEndian",
@@ -238,16 +243,15 @@ KEYWORDS = {
     "1.2.840.10008.1.2.4.201": "HTJ2KLossless", "1.2.840.10008.1.2.4.202": "HTJ2KLosslessRPCL",
     "1.2.840.10008.1.2.4.203": "HTJ2K", "1.2.840.10008.1.2.5": "RLELossless"}
 PACS, TARGET, OK = 'destination="pacs"', f'target="{KEYWORDS.get(uid, uid)}"', 'outcome="ok"'
-deadline, stall = float(sys.argv[5]), float(sys.argv[6])
 tick = os.sysconf("SC_CLK_TCK")
 def proc_cpu():
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / tick      # utime + stime
-def box():
+def box_cpu():
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
-    return sum(values), values[3] + values[4]               # total, idle + iowait
+    return (sum(values) - values[3] - values[4]) / tick     # all but idle and iowait
 def scrape():
     with urllib.request.urlopen(url, timeout=2) as r:
         text = r.read().decode()
@@ -261,177 +265,45 @@ def scrape():
     return samples
 def value(samples, name, *labels):
     return sum(v for (k, l), v in samples.items() if k == name and all(x in l for x in labels))
-cpu0, (box_total0, box_idle0) = proc_cpu(), box()
-t_first, busy, last_scrape, s = None, [], 0.0, {}
-progress, t_progress = -1.0, time.time()
+cpu0, box0 = proc_cpu(), box_cpu()
+s, progress, t_progress = {}, -1.0, time.time()
 while True:
+    time.sleep(0.25)
     now = time.time()
     try:
-        files = n if out_dir == "-" else len(os.listdir(out_dir))
+        s = scrape()
     except OSError:
-        files = 0
-    if files >= n or now - last_scrape >= 0.1:
-        last_scrape = now
-        try:
-            s = scrape()
-        except OSError:
-            if not os.path.exists(f"/proc/{pid}"):
-                sys.exit("conduit died")
-            s = {}
-        if s:
-            delivered = value(s, "conduit_forward_delivered_total", PACS)
-            dead = value(s, "conduit_forward_dead_lettered_total", PACS)
-            if dead > 0:
-                sys.exit(f"{dead:.0f} instance(s) dead-lettered: see conduit's log")
-            if delivered > progress:
-                progress, t_progress = delivered, now
-            elif now - t_progress > stall:
-                sys.exit(f"no delivery for {stall:.0f} s ({delivered:.0f} of {n} delivered):"
-                         " see storescp's and conduit's logs")
-            if delivered > 0 and t_first is None:
-                t_first = now
-            if t_first is not None:
-                busy.append(value(s, "conduit_transcode_workers_busy"))
-            if delivered >= n:
-                cpu1, (box_total1, box_idle1) = proc_cpu(), box()
-                dt = box_total1 - box_total0
-                frames = value(s, "conduit_transcode_frame_seconds_count")
-                sends = value(s, "conduit_forward_send_seconds_count", PACS)
-                print(f"t_last {now:.6f} t_first {t_first:.6f} "
-                      f"busy {sum(busy) / max(len(busy), 1):.2f} "
-                      f"workers {value(s, 'conduit_transcode_workers'):.0f} "
-                      f"conduit_cpu {cpu1 - cpu0:.2f} "
-                      f"box_busy {(1 - (box_idle1 - box_idle0) / dt) if dt else 0:.2f} "
-                      f"frame_mean "
-                      f"{value(s, 'conduit_transcode_frame_seconds_sum') / max(frames, 1):.6f} "
-                      f"send_mean "
-                      f"{value(s, 'conduit_forward_send_seconds_sum', PACS) / max(sends, 1):.6f} "
-                      f"sent_bytes {value(s, 'conduit_forward_bytes_total', PACS):.0f} "
-                      f"transcoded_ok {value(s, 'conduit_transcodes_total', TARGET, OK):.0f}")
-                sys.exit(0)
+        if not os.path.exists(f"/proc/{pid}"):
+            sys.exit("conduit died")
+        continue
+    delivered = value(s, "conduit_forward_delivered_total", PACS)
+    dead = value(s, "conduit_forward_dead_lettered_total", PACS)
+    if dead > 0:
+        sys.exit(f"{dead:.0f} instance(s) dead-lettered: see conduit's log")
+    if delivered >= n:
+        cpu1, box1 = proc_cpu(), box_cpu()
+        frames = value(s, "conduit_transcode_frame_seconds_count")
+        frame_sum = value(s, "conduit_transcode_frame_seconds_sum")
+        sends = value(s, "conduit_forward_send_seconds_count", PACS)
+        print(f"conduit_cpu {cpu1 - cpu0:.2f} box_cpu {box1 - box0:.2f} "
+              f"frame_sum {frame_sum:.4f} frame_mean {frame_sum / max(frames, 1):.6f} "
+              f"send_mean "
+              f"{value(s, 'conduit_forward_send_seconds_sum', PACS) / max(sends, 1):.6f} "
+              f"sent_bytes {value(s, 'conduit_forward_bytes_total', PACS):.0f} "
+              f"workers {value(s, 'conduit_transcode_workers'):.0f} "
+              f"transcoded_ok {value(s, 'conduit_transcodes_total', TARGET, OK):.0f}")
+        sys.exit(0)
+    if delivered > progress:
+        progress, t_progress = delivered, now
+    elif now - t_progress > stall:
+        sys.exit(f"no delivery for {stall:.0f} s ({delivered:.0f} of {n} delivered):"
+                 " see the receiver's and conduit's logs")
     if now > deadline:
-        sys.exit(f"{value(s, 'conduit_forward_delivered_total', PACS):.0f} "
-                 f"of {n} delivered by the deadline")
-    time.sleep(0.02)
+        sys.exit(f"{delivered:.0f} of {n} delivered by the deadline")
 PY
 
-# The receiver for syntaxes DCMTK 3.6.7 cannot receive (below): a C-STORE sink.
-SINK="$WORK/store_sink.py"
-cat >"$SINK" <<'PY'
-# A minimal C-STORE sink (PS3.8 Upper Layer, PS3.7 DIMSE) for transfer syntaxes DCMTK 3.6.7
-# cannot receive: accepts every presentation context in its first proposed syntax, answers
-# C-ECHO and C-STORE with status 0x0000 once the data set's last fragment has arrived, discards
-# the data, and appends "transfer_syntax count bytes" per association to a tally file.
-import socket, struct, sys, threading
-port, tally_path = int(sys.argv[1]), sys.argv[2]
-lock = threading.Lock()
-def recv_exact(conn, n):
-    chunks, left = [], n
-    while left:
-        chunk = conn.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk); left -= len(chunk)
-    return b"".join(chunks)
-def item(t, payload):
-    return struct.pack(">BBH", t, 0, len(payload)) + payload
-def element(group, elem, value):
-    if len(value) % 2:
-        value += b"\0"
-    return struct.pack("<HHI", group, elem, len(value)) + value
-def parse_command(data):
-    fields, i = {}, 0
-    while i + 8 <= len(data):
-        g, e, n = struct.unpack_from("<HHI", data, i)
-        fields[(g, e)] = data[i + 8:i + 8 + n]; i += 8 + n
-    return fields
-def response(cmd, field):
-    us = lambda v: struct.pack("<H", v)
-    body = b""
-    if (0, 2) in cmd:
-        body += element(0, 2, cmd[(0, 2)])
-    body += element(0, 0x100, us(field)) + element(0, 0x120, cmd[(0, 0x110)])
-    body += element(0, 0x800, us(0x0101)) + element(0, 0x900, us(0))
-    if (0, 0x1000) in cmd:
-        body += element(0, 0x1000, cmd[(0, 0x1000)])
-    return element(0, 0, struct.pack("<I", len(body))) + body
-def serve(conn):
-    contexts, tally, command, pending = {}, {}, b"", None
-    try:
-        while True:
-            t, _, n = struct.unpack(">BBI", recv_exact(conn, 6))
-            body = recv_exact(conn, n)
-            if t == 1:  # A-ASSOCIATE-RQ
-                i, items = 68, []
-                while i + 4 <= len(body):
-                    it, _, ln = struct.unpack_from(">BBH", body, i)
-                    items.append((it, body[i + 4:i + 4 + ln])); i += 4 + ln
-                out = item(0x10, b"1.2.840.10008.3.1.1.1")
-                for it, payload in items:
-                    if it != 0x20:
-                        continue
-                    pc_id, j, syntaxes = payload[0], 4, []
-                    while j + 4 <= len(payload):
-                        st, _, ln = struct.unpack_from(">BBH", payload, j)
-                        if st == 0x40:
-                            syntaxes.append(payload[j + 4:j + 4 + ln])
-                        j += 4 + ln
-                    contexts[pc_id] = syntaxes[0].rstrip(b"\0").decode()
-                    out += item(0x21, bytes([pc_id, 0, 0, 0]) + item(0x40, syntaxes[0]))
-                out += item(0x50, item(0x51, struct.pack(">I", 131072))
-                            + item(0x52, b"1.2.826.0.1.3680043.2.1143.107.104"))
-                ac = body[:68] + out
-                conn.sendall(struct.pack(">BBI", 2, 0, len(ac)) + ac)
-            elif t == 4:  # P-DATA-TF
-                i = 0
-                while i + 6 <= len(body):
-                    ln, pc_id, header = struct.unpack_from(">IBB", body, i)
-                    data = body[i + 6:i + 4 + ln]; i += 4 + ln
-                    if header & 1:
-                        command += data
-                        if header & 2:
-                            cmd, command = parse_command(command), b""
-                            field = struct.unpack("<H", cmd[(0, 0x100)])[0]
-                            if struct.unpack("<H", cmd[(0, 0x800)])[0] == 0x0101:
-                                rsp = response(cmd, field | 0x8000)
-                                conn.sendall(struct.pack(">BBII", 4, 0, len(rsp) + 6, len(rsp) + 2)
-                                             + bytes([pc_id, 3]) + rsp)
-                            else:
-                                pending = (cmd, field, 0)
-                    else:
-                        cmd, field, size = pending
-                        pending = (cmd, field, size + len(data))
-                        if header & 2:
-                            ts = contexts.get(pc_id, "?")
-                            count, total = tally.get(ts, (0, 0))
-                            tally[ts] = (count + 1, total + pending[2])
-                            rsp = response(cmd, field | 0x8000)
-                            conn.sendall(struct.pack(">BBII", 4, 0, len(rsp) + 6, len(rsp) + 2)
-                                         + bytes([pc_id, 3]) + rsp)
-                            pending = None
-            elif t == 5:  # A-RELEASE-RQ
-                conn.sendall(struct.pack(">BBIxxxx", 6, 0, 4))
-                break
-            else:
-                break
-    except (EOFError, OSError):
-        pass
-    finally:
-        conn.close()
-        with lock, open(tally_path, "a") as f:
-            for ts, (count, total) in tally.items():
-                f.write(f"{ts} {count} {total}\n")
-listener = socket.socket()
-listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-listener.bind(("127.0.0.1", port))
-listener.listen(64)
-while True:
-    conn, _ = listener.accept()
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-PY
-
-# phase_pipeline ROUND UID: sets P_SECS P_FIRST P_INGEST P_STATS P_CODED_BYTES
+# phase_pipeline ROUND UID: sets P_SECS P_STEADY P_FIRST P_INGEST P_STATS P_CODED_BYTES
+# P_RECEIVER
 phase_pipeline() {
   local round=$1 uid=$2 dir c_pid scp_port scp_out poll_pid rc=0 t0 t_ack t_in deadline
   local -a files
@@ -442,12 +314,12 @@ phase_pipeline() {
   scp_port=$(free_port)
   # DCMTK 3.6.7's DIMSE layer refuses data sets in transfer syntaxes it does not know (the
   # HTJ2K ones: "Unsupported transfer syntax", association aborted, even with --ignore) when an
-  # association profile accepted them; those go to the Python sink above instead.
+  # association profile accepted them; those go to conduit_cstore_sink instead.
   local -a receiver=(storescp +B --fork -pdu "$STORESCP_PDU" -aet STORESCP
                      -xf "$dir/storescp.cfg" P -od "$scp_out" "$scp_port")
-  local poll_dir=$scp_out tally="$dir/sink.tally"
+  local use_sink=0 tally="$dir/sink.tally"
   if [[ $uid == 1.2.840.10008.1.2.4.20[123] ]]; then
-    receiver=("$PYTHON" "$SINK" "$scp_port" "$tally"); poll_dir=-
+    receiver=("$SINK_BIN" "$scp_port" "$tally"); use_sink=1
   fi
   write_conduit_config "$dir" "$scp_port" "$uid"
   write_scp_profile "$dir/storescp.cfg" "$uid"
@@ -470,7 +342,7 @@ phase_pipeline() {
 
   # The destination comes up: time until conduit has delivered all N.
   deadline=$(awk -v t="$(now)" -v d="$DELIVERY_TIMEOUT" 'BEGIN { printf "%.0f", t + d }')
-  "$PYTHON" "$POLLER" "http://$HOST:$C_MPORT/metrics" "$poll_dir" "$N" "$c_pid" "$deadline" \
+  "$PYTHON" "$POLLER" "http://$HOST:$C_MPORT/metrics" "$N" "$c_pid" "$deadline" \
     "$STALL_TIMEOUT" "$uid" \
     >"$dir/poll.out" 2>"$dir/poll.log" &
   poll_pid=$!
@@ -485,50 +357,57 @@ phase_pipeline() {
     fail "delivery ($uid): $(cat "$dir/poll.log")"
   fi
   P_STATS=$(cat "$dir/poll.out")
-  P_SECS=$(elapsed "$t0" "$(field t_last "$P_STATS")")
-  P_FIRST=$(elapsed "$t0" "$(field t_first "$P_STATS")")
   kill -0 "$c_pid" 2>/dev/null || fail "conduit exited during the run"
 
   # Correctness, cheaply: conduit transcoded N datasets to UID, delivered N, dead-lettered
-  # none (the poller checks those); with +B, N files at storescp, the first and last in UID.
-  local ok received first last ts
+  # none (the poller checks those); with storescp, N files, the first and last in UID; the sink
+  # tallies N instances in UID and nothing else. The receiver also says when the first and the
+  # last instance arrived: storescp +B writes each file as it receives it (the files' mtimes),
+  # the sink notes when it answered.
+  local ok received f ts t_first t_last
   ok=$(field transcoded_ok "$P_STATS")
   ((ok == N)) || fail "conduit_transcodes_total{target=<keyword of $uid>,outcome=\"ok\"}" \
     "is $ok, not $N"
-  if [[ $poll_dir != - ]]; then
-    received=$(find "$scp_out" -type f | wc -l)
+  stop_pid "$c_pid"; forget_pid "$c_pid"  # ends the sink's associations: it writes its tally
+  if ((use_sink)); then
+    sleep 0.5
+    read -r received t_first t_last < <(awk -v u="$uid" '
+        $1 == u { n += $2; if (first == "" || $4 < first) first = $4; if ($5 > last) last = $5 }
+        $1 != u { bad = 1 }
+        END { printf "%d %s %s\n", (bad ? -1 : n), first, last }' "$tally" 2>/dev/null \
+      || echo 0)
+    ((received == N)) \
+      || fail "the sink received $received instance(s) in $uid (-1: other syntaxes too)" \
+        "(see $tally with --keep)"
+    P_RECEIVER="conduit_cstore_sink (DCMTK 3.6.7 cannot receive $uid; instances counted)"
+  else
+    # No `| head`: its early exit would be a SIGPIPE that pipefail turns into a failure.
+    local -a received_files
+    mapfile -t received_files < <(find "$scp_out" -type f | LC_ALL=C sort)
+    received=${#received_files[@]}
     ((received == N)) || fail "$received files at storescp, expected $N"
-    first=$(find "$scp_out" -type f | LC_ALL=C sort | head -n 1)
-    last=$(find "$scp_out" -type f | LC_ALL=C sort | tail -n 1)
-    for f in "$first" "$last"; do
-      ts=$(dcmdump -Un +P 0002,0010 "$f" 2>/dev/null | sed -n 's/.*\[\([0-9.]*\)\].*/\1/p' \
-        | head -n 1)
+    for f in "${received_files[0]}" "${received_files[-1]}"; do
+      ts=$(dcmdump -Un +P 0002,0010 "$f" 2>/dev/null \
+        | awk 'match($0, /\[[0-9.]+\]/) && !seen++ { print substr($0, RSTART + 1, RLENGTH - 2) }')
       [[ $ts == "$uid" ]] || fail "$f has transfer syntax '$ts', expected $uid"
     done
+    read -r t_first t_last < <(find "$scp_out" -type f -printf '%T@\n' | sort -g \
+      | awk 'NR == 1 { first = $1 } { last = $1 } END { print first, last }')
     P_RECEIVER="storescp +B --fork (files checked)"
-  else
-    P_RECEIVER="bench's Python C-STORE sink (DCMTK 3.6.7 cannot receive $uid)"
   fi
+  P_SECS=$(elapsed "$t0" "$t_last")
+  P_STEADY=$(elapsed "$t_first" "$t_last")
+  P_FIRST=$(elapsed "$t0" "$t_first")
   P_CODED_BYTES=$(($(field sent_bytes "$P_STATS") / N))
-
-  stop_pid "$c_pid"; forget_pid "$c_pid"
-  if [[ $poll_dir == - ]]; then  # the sink tallies each association when it ends
-    sleep 0.5
-    local got
-    got=$(awk -v u="$uid" '$1 == u { n += $2 } $1 != u { bad = 1 }
-                           END { print (bad ? -1 : n + 0) }' \
-      "$tally" 2>/dev/null || echo 0)
-    ((got == N)) || fail "the sink received $got instance(s) in $uid (-1: other syntaxes too)" \
-      "(see $tally with --keep)"
-  fi
   stop_pid "$scp_pid"; forget_pid "$scp_pid"
   if ((!KEEP)); then rm -rf "$scp_out" "$C_SPOOL"; fi
   settle
 }
 
 # ---------------------------------------------------------------- rounds ------------------
-declare -A R1=() RN=() PIPE=() FIRST=() INGEST=() RATIO=() BUSY=() FRAME=() CCPU=() BOX=() \
-  SEND=() CODED=() CR=() WORKERS=() RECEIVER=()
+declare -A R1=() RN=() PIPE=() WHOLE=() FIRST=() INGEST=() RATIO=() BUSY=() FRAME=() \
+  CONDUIT_MS=() BOX_MS=() ALONE=() CEILING=() SEND=() CODED=() CR=() WORKERS=() RECEIVER=()
+per_instance_ms() { awk -v s="$1" -v n="$N" 'BEGIN { printf "%.2f", s * 1000 / n }'; }
 settle
 for ((r = 1; r <= ROUNDS; r++)); do
   for uid in "${SYNTAXES[@]}"; do
@@ -539,26 +418,34 @@ for ((r = 1; r <= ROUNDS; r++)); do
     line=$("$RATE_BIN" --syntax "$uid" --threads "$CORES" "$STUDY_DIR") \
       || fail "conduit_transcode_rate --threads $CORES"
     RN[$uid]+=" $(field frames_per_second "$line")"
-    echo "round $r/$ROUNDS, $uid: pipeline (ingest $N, then start storescp) ..." >&2
+    echo "round $r/$ROUNDS, $uid: pipeline (ingest $N, then start the receiver) ..." >&2
     phase_pipeline "$r" "$uid"
-    pipe=$(awk -v n="$N" -v t="$P_SECS" 'BEGIN { printf "%.1f", n / t }')
+    # Steady state: the N-1 intervals between the first and the last arrival.
+    pipe=$(awk -v n="$N" -v t="$P_STEADY" 'BEGIN { printf "%.1f", (n - 1) / t }')
     R1[$uid]+=" $r1"
     PIPE[$uid]+=" $pipe"
+    WHOLE[$uid]+=" $(awk -v n="$N" -v t="$P_SECS" 'BEGIN { printf "%.1f", n / t }')"
     RATIO[$uid]+=" $(awk -v p="$pipe" -v r="$r1" -v c="$CORES" \
       'BEGIN { printf "%.3f", p / (c * r) }')"
     FIRST[$uid]+=" $P_FIRST"
     INGEST[$uid]+=" $(awk -v n="$N" -v t="$P_INGEST" 'BEGIN { printf "%.1f", n / t }')"
-    BUSY[$uid]+=" $(field busy "$P_STATS")"
+    BUSY[$uid]+=" $(awk -v f="$(field frame_sum "$P_STATS")" -v t="$P_STEADY" \
+      'BEGIN { printf "%.2f", f / t }')"
     WORKERS[$uid]=$(field workers "$P_STATS")
     FRAME[$uid]+=" $(awk -v f="$(field frame_mean "$P_STATS")" 'BEGIN { printf "%.2f", f * 1000 }')"
     SEND[$uid]+=" $(awk -v f="$(field send_mean "$P_STATS")" 'BEGIN { printf "%.2f", f * 1000 }')"
-    CCPU[$uid]+=" $(awk -v c="$(field conduit_cpu "$P_STATS")" -v t="$P_SECS" \
-      'BEGIN { printf "%.2f", c / t }')"
-    BOX[$uid]+=" $(field box_busy "$P_STATS")"
+    conduit_ms=$(per_instance_ms "$(field conduit_cpu "$P_STATS")")
+    box_ms=$(per_instance_ms "$(field box_cpu "$P_STATS")")
+    CONDUIT_MS[$uid]+=" $conduit_ms"
+    BOX_MS[$uid]+=" $box_ms"
+    # 1/r1 is the codec's CPU per instance (one frame each); what the rest costs on top bounds
+    # the ratio: with every core busy doing the same mix, pipeline / (cores x r1) = (1/r1) / ms.
+    ALONE[$uid]+=" $(awk -v r="$r1" -v m="$conduit_ms" 'BEGIN { printf "%.3f", 1000 / r / m }')"
+    CEILING[$uid]+=" $(awk -v r="$r1" -v m="$box_ms" 'BEGIN { printf "%.3f", 1000 / r / m }')"
     CODED[$uid]=$P_CODED_BYTES
     RECEIVER[$uid]=$P_RECEIVER
-    echo "  r1 $r1 frames/s, pipeline $pipe inst/s ($P_SECS s, first delivery after" \
-      "$P_FIRST s)" >&2
+    echo "  r1 $r1 frames/s, pipeline $pipe inst/s (first delivery after $P_FIRST s, last" \
+      "after $P_SECS s)" >&2
   done
 done
 
@@ -578,8 +465,8 @@ echo "Transcoding benchmark: $N instances" \
   "($(awk -v b="$STUDY_BYTES" 'BEGIN { printf "%.0f", b / 1048576 }') MB)," \
   "$ROUNDS round(s), $CORES cores, destination max_associations $ASSOCIATIONS," \
   "transcoding.threads $POOL_THREADS."
-echo "Medians over rounds; last column min..max. Pipeline: all $N queued, then storescp +B --fork"
-echo "started; rate = N / (storescp start -> conduit_forward_delivered_total = N)."
+echo "Medians over rounds; last column min..max. Pipeline: all $N queued, then the receiver"
+echo "started; rate = (N - 1) / (first -> last arrival at the receiver)."
 for uid in "${SYNTAXES[@]}"; do
   r1=$(median_of 1 ${R1[$uid]})
   pipe=$(median_of 1 ${PIPE[$uid]})
@@ -593,26 +480,34 @@ for uid in "${SYNTAXES[@]}"; do
   row "r1: codec alone, 1 thread (frames/s)" "$r1" "" "" "$(spread_of ${R1[$uid]})"
   row "cores x r1 (frames/s)" "$(awk -v r="$r1" -v c="$CORES" 'BEGIN { printf "%.1f", r * c }')" \
     "" "" ""
-  row "pipeline: storescp start -> all delivered (inst/s)" "$pipe" "" "" \
-    "$(spread_of ${PIPE[$uid]})"
+  row "pipeline: first -> last arrival, N-1 (inst/s)" "$pipe" "" "" "$(spread_of ${PIPE[$uid]})"
   row "  ratio pipeline / (cores x r1)" "$ratio" ">= $TARGET" "$verdict" \
     "$(spread_of ${RATIO[$uid]}) within rounds"
+  row "  receiver start -> last arrival, N (inst/s)" "$(median_of 1 ${WHOLE[$uid]})" "" "" \
+    "$(spread_of ${WHOLE[$uid]})"
   echo "  where the time goes:"
   row "  codec alone, $CORES threads at once (frames/s)" "$(median_of 1 ${RN[$uid]})" "" "" \
     "$(spread_of ${RN[$uid]})"
   row "    = x r1 (CPU scaling with no I/O at all)" \
     "$(ratio "$(median_of 1 ${RN[$uid]})" "$r1")" "" "" ""
-  row "  storescp start -> first delivery (s)" "$(median_of 3 ${FIRST[$uid]})" "" "" \
+  row "    pipeline / codec alone on $CORES threads" \
+    "$(ratio "$pipe" "$(median_of 1 ${RN[$uid]})")" "" "" ""
+  row "  receiver start -> first arrival (s)" "$(median_of 3 ${FIRST[$uid]})" "" "" \
     "$(spread_of ${FIRST[$uid]})"
-  row "  encode per frame in the pipeline (ms)" "$(median_of 2 ${FRAME[$uid]})" "" "" \
+  row "  CPU per instance (ms): the codec alone, 1/r1" \
+    "$(awk -v r="$r1" 'BEGIN { printf "%.2f", 1000 / r }')" "" "" ""
+  row "  CPU per instance (ms): conduit, every thread" "$(median_of 2 ${CONDUIT_MS[$uid]})" "" \
+    "" "$(spread_of ${CONDUIT_MS[$uid]})"
+  row "    ratio if conduit had the cores to itself" "$(median_of 3 ${ALONE[$uid]})" "" "" \
+    "$(spread_of ${ALONE[$uid]})"
+  row "  CPU per instance (ms): the box (+receiver, bench)" "$(median_of 2 ${BOX_MS[$uid]})" \
+    "" "" "$(spread_of ${BOX_MS[$uid]})"
+  row "    best ratio on this box, every core busy" "$(median_of 3 ${CEILING[$uid]})" "" "" \
+    "$(spread_of ${CEILING[$uid]})"
+  row "  encode per frame in the pipeline, wall (ms)" "$(median_of 2 ${FRAME[$uid]})" "" "" \
     "$(spread_of ${FRAME[$uid]})"
-  row "    vs 1/r1 (ms)" "$(awk -v r="$r1" 'BEGIN { printf "%.2f", 1000 / r }')" "" "" ""
-  row "  workers busy, mean of samples (of ${WORKERS[$uid]})" "$(median_of 2 ${BUSY[$uid]})" \
+  row "  workers in decode+encode, mean (of ${WORKERS[$uid]})" "$(median_of 2 ${BUSY[$uid]})" \
     "" "" "$(spread_of ${BUSY[$uid]})"
-  row "  conduit CPU during delivery (cores)" "$(median_of 2 ${CCPU[$uid]})" "" "" \
-    "$(spread_of ${CCPU[$uid]})"
-  row "  whole box busy during delivery (share of cores)" "$(median_of 2 ${BOX[$uid]})" "" "" \
-    "$(spread_of ${BOX[$uid]})"
   row "  C-STORE request -> response, per instance (ms)" "$(median_of 2 ${SEND[$uid]})" "" "" \
     "$(spread_of ${SEND[$uid]})"
   row "  durable-write floor, 1 writer, $((${CODED[$uid]} / 1024)) KiB files (files/s)" \
@@ -623,6 +518,7 @@ done
 echo
 echo "functional: every storescu exited 0; in every run conduit transcoded all $N to the"
 echo "profile's syntax and delivered them, none dead-lettered; where storescp stored them (+B),"
-echo "it holds $N files and the first and last carry the profile's transfer syntax"
+echo "it holds $N files and the first and last carry the profile's transfer syntax; where the sink"
+echo "received them, it counted $N in the profile's syntax and none in another"
 }
 exit 0

@@ -4,8 +4,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <iterator>
 
 #include "codecs/transfer_syntax_registry.h"
 #include "router/dimse/status.h"
@@ -112,15 +115,42 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
     co_await CloseAssociation(lane);
     if (!co_await OpenFor(lane, batch)) co_return;
   }
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+  std::deque<QueuedInstancePtr> pending(std::make_move_iterator(batch.begin()),
+                                        std::make_move_iterator(batch.end()));
+  std::optional<PreparedAhead> ahead;  // pending.front()'s, when it was prepared early
+  // The rest were never attempted: back to the front of the queue (a dataset prepared early
+  // was spooled, and is reused when the instance is sent).
+  const auto give_back = [&] {
+    if (ahead && !ahead->dataset) pending.pop_front();  // dead-lettered: it could not be prepared
+    if (!pending.empty()) destination_.Return({pending.begin(), pending.end()});
+  };
+  while (!pending.empty()) {
     if (stopping_ || !lane.association->is_open()) {
-      // Cut off (shutdown, or the association broke on the previous instance): the rest were
-      // never attempted and go back to the front of the queue.
-      destination_.Return({batch.begin() + static_cast<std::ptrdiff_t>(i), batch.end()});
+      // Cut off (shutdown, or the association broke on the previous instance).
+      give_back();
       co_return;
     }
-    if (!co_await SendOne(lane, batch[i])) {
-      destination_.Return({batch.begin() + static_cast<std::ptrdiff_t>(i) + 1, batch.end()});
+    const QueuedInstancePtr item = std::move(pending.front());
+    pending.pop_front();
+    std::optional<PreparedAhead> current = std::move(ahead);
+    ahead.reset();
+    if (pending.empty() && PreparationTarget(*lane.association, *item)) {
+      TakeAhead(lane, pending);
+    }
+    const std::optional<std::string> next_target =
+        pending.empty() ? std::nullopt : PreparationTarget(*lane.association, *pending.front());
+    bool carry_on = true;
+    if (next_target) {
+      using namespace asio::experimental::awaitable_operators;
+      auto [sent, next_dataset] =
+          co_await (SendOne(lane, item, current) && Prepare(pending.front(), *next_target));
+      carry_on = sent;
+      ahead = PreparedAhead{*next_target, std::move(next_dataset)};
+    } else {
+      carry_on = co_await SendOne(lane, item, current);
+    }
+    if (!carry_on) {
+      give_back();
       co_await CloseAssociation(lane);
       co_return;
     }
@@ -131,7 +161,35 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
   }
 }
 
-asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item) {
+void DimseForwarder::TakeAhead(Lane& lane, std::deque<QueuedInstancePtr>& pending) {
+  // Room for the current instance and this one on the association.
+  const std::uint32_t limit = config_.max_instances_per_association;
+  if (stopping_ || (limit != 0 && lane.sent_on_association + 2 > limit)) return;
+  std::vector<QueuedInstancePtr> next = destination_.Take();
+  if (next.empty()) return;
+  if (!Covers(*lane.association, next)) {
+    destination_.Return(std::move(next));  // it needs another association: sent as usual
+    return;
+  }
+  pending.insert(pending.end(), std::make_move_iterator(next.begin()),
+                 std::make_move_iterator(next.end()));
+}
+
+std::optional<std::string> DimseForwarder::PreparationTarget(const net::ScuAssociation& association,
+                                                             const QueuedInstance& item) const {
+  const auto context = association.FindContext(item.sop_class_uid, Candidates(KeyOf(item)));
+  if (!context || GoesAsStored(item, context->transfer_syntax)) return std::nullopt;
+  return context->transfer_syntax;
+}
+
+bool DimseForwarder::GoesAsStored(const QueuedInstance& item, const std::string& context_syntax) {
+  return context_syntax == item.transfer_syntax_uid && item.route.edits.empty() &&
+         item.route.transcode_profile.empty();
+}
+
+asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePtr& item,
+                                              std::optional<PreparedAhead>& ahead) {
+  if (ahead && !ahead->dataset) co_return true;  // it could not be prepared: dead-lettered
   net::ScuAssociation& association = *lane.association;
   const ContextKey key = KeyOf(*item);
   const std::vector<std::string> candidates = Candidates(key);
@@ -169,9 +227,7 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
   std::optional<PreparedDataset> prepared;
   net::DatasetSource source;
   std::string sop_instance_uid = item->sop_instance_uid;
-  const bool as_stored = context->transfer_syntax == item->transfer_syntax_uid &&
-                         item->route.edits.empty() && key.transcode_profile.empty();
-  if (as_stored) {
+  if (GoesAsStored(*item, context->transfer_syntax)) {
     auto offset = spool::ReadDatasetOffset(item->file);
     if (!offset) {
       destination_.Failed(item, DeliveryOutcome::kPermanent, offset.error());
@@ -179,7 +235,11 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
     }
     source = net::FileRange{item->file, offset.value(), item->file_bytes - offset.value()};
   } else {
-    prepared = co_await Prepare(item, context->transfer_syntax);
+    if (ahead && ahead->target_uid == context->transfer_syntax) {
+      prepared = std::move(ahead->dataset);
+    } else {
+      prepared = co_await Prepare(item, context->transfer_syntax);
+    }
     if (!prepared) co_return true;  // dead-lettered with the reason
     sop_instance_uid = prepared->sop_instance_uid;
     if (prepared->file.empty()) {

@@ -2,7 +2,10 @@
 // on its own strand with one pooled association that it keeps open (warm) across instances and
 // studies until it has been idle for idle_timeout or has carried max_instances_per_association.
 // A lane whose association cannot be opened reports to the destination's circuit breaker;
-// while the circuit is open, a lane probes with C-ECHO instead of sending.
+// while the circuit is open, a lane probes with C-ECHO instead of sending. When instances are
+// prepared on the transcode pool (a transcode, edits), a lane takes its next instance early and
+// has it prepared while the current one is on the wire, so that the pool is not idle while lanes
+// wait for C-STORE responses: a lane holds at most two instances and one pool job at a time.
 #pragma once
 
 #include <atomic>
@@ -13,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -59,11 +63,27 @@ class DimseForwarder final : public Forwarder {
     friend bool operator==(const ContextKey&, const ContextKey&) = default;
   };
 
+  // An instance's dataset, prepared while the instance before it was being sent.
+  struct PreparedAhead {
+    std::string target_uid;
+    std::optional<PreparedDataset> dataset;  // nullopt: it could not be, and was dead-lettered
+  };
+
   boost::asio::awaitable<void> RunLane(Lane& lane);
   boost::asio::awaitable<void> SendBatch(Lane& lane, std::vector<QueuedInstancePtr> batch);
   // false when the lane must open a new association before it sends anything else (the item
-  // went back to the queue to be sent in another transfer syntax).
-  boost::asio::awaitable<bool> SendOne(Lane& lane, const QueuedInstancePtr& item);
+  // went back to the queue to be sent in another transfer syntax). `ahead`: the item's dataset
+  // if it was prepared early.
+  boost::asio::awaitable<bool> SendOne(Lane& lane, const QueuedInstancePtr& item,
+                                       std::optional<PreparedAhead>& ahead);
+  // Takes the destination's next instance into `pending` if the lane's open association can
+  // carry it after the current one.
+  void TakeAhead(Lane& lane, std::deque<QueuedInstancePtr>& pending);
+  // The transfer syntax `item` is prepared in before it goes on `association`; nullopt when it
+  // goes as stored, or cannot go on it.
+  std::optional<std::string> PreparationTarget(const net::ScuAssociation& association,
+                                               const QueuedInstance& item) const;
+  static bool GoesAsStored(const QueuedInstance& item, const std::string& context_syntax);
   boost::asio::awaitable<bool> OpenFor(Lane& lane, const std::vector<QueuedInstancePtr>& batch);
   boost::asio::awaitable<void> Probe(Lane& lane);
   boost::asio::awaitable<void> CloseAssociation(Lane& lane);

@@ -298,6 +298,15 @@ class Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
 
+    @classmethod
+    def accepted(cls, sock: socket.socket, timeout: float = 10.0) -> "Connection":
+        """The server side: a connection a listener accepted."""
+        conn = cls.__new__(cls)
+        conn.sock = sock
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.timeout = timeout
+        return conn
+
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 

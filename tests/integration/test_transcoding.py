@@ -4,12 +4,16 @@ lossy output with its new SOP Instance UID, and independent decoders (GDCM's gdc
 and dciodvfy checking what we wrote."""
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
-from conftest import make_instance, make_uid, metric_value, parse_metrics, run_storescu
-from test_forwarding import (association_profile, destination, forking_scp, route_all_rules,
-                             sop_uid, wait_for_metric, wait_spool_empty)
+import dicom_ul as ul
+from conftest import (make_instance, make_uid, metric_value, parse_metrics, run_storescu,
+                      wait_until)
+from test_forwarding import (FAST_RETRY, association_profile, destination, forking_scp,
+                             route_all_rules, sop_uid, wait_for_metric, wait_spool_empty)
 
 CORPUS = Path("/usr/lib/python3/dist-packages/pydicom/data/test_files")
 JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
@@ -247,3 +251,112 @@ def htj2k_pixels(path: Path, tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     header, _, data = image.read_bytes().partition(b"\n255\n")  # 8-bit PGM: "P5\nW H\n255\n"
     return np.frombuffer(data, dtype=np.uint8).reshape(ds.Rows, ds.Columns)
+
+
+class HoldingScp:
+    """A scripted C-STORE SCP (the PDUs of dicom_ul.py) that accepts every presentation context
+    in its first proposed transfer syntax and answers C-ECHO and C-STORE with success, except
+    that the first C-STORE's answer waits for release(). Nothing listens until listen(), so
+    that what is sent to it queues first."""
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stored: list[str] = []  # SOP Instance UIDs, as their data sets arrived
+        self.released = threading.Event()
+
+    def listen(self) -> None:
+        self.listener.listen(8)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def stop(self) -> None:
+        self.released.set()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(ul.Connection.accepted(sock, 60),),
+                             daemon=True).start()
+
+    def _serve(self, conn: ul.Connection) -> None:
+        with conn:
+            try:
+                rq = conn.read_pdu()
+                assert rq.type == ul.A_ASSOCIATE_RQ
+                ac = ul._item(0x10, ul._uid(ul.DICOM_APPLICATION_CONTEXT))
+                for item_type, item in ul._items(rq.body[68:]):
+                    if item_type == 0x20:
+                        first = next(sub for kind, sub in ul._items(item[4:]) if kind == 0x40)
+                        ac += ul._item(0x21, bytes([item[0], 0, 0, 0]) + ul._item(0x40, first))
+                conn.send(ul.pdu(ul.A_ASSOCIATE_AC, rq.body[:68] + ac + ul.user_information()))
+                command, request = b"", None
+                while True:
+                    got = conn.read_pdu(timeout=60)
+                    if got.type == ul.A_RELEASE_RQ:
+                        conn.send(ul.release_rp())
+                        return
+                    if got.type != ul.P_DATA_TF:  # A-ABORT: conduit stopping
+                        return
+                    for pc_id, control, data in ul.parse_pdvs(got.body):
+                        if control & 0x01:
+                            command += data
+                            if control & 0x02:
+                                request, command = ul.parse_command(command), b""
+                                if ul.command_us(request, 0x0800) == ul.NO_DATASET:
+                                    self._answer(conn, pc_id, request)
+                        elif control & 0x02:  # a data set's last fragment
+                            self.stored.append(ul.command_ui(request, 0x1000))
+                            if len(self.stored) == 1:
+                                self.released.wait(60)
+                            self._answer(conn, pc_id, request)
+            except (ul.PeerClosed, TimeoutError, OSError):
+                return
+
+    @staticmethod
+    def _answer(conn: ul.Connection, pc_id: int, request: dict[int, bytes]) -> None:
+        elements = [(0x0100, ul._us(ul.command_us(request, 0x0100) | 0x8000)),
+                    (0x0120, request[0x0110]), (0x0800, ul._us(ul.NO_DATASET)),
+                    (0x0900, ul._us(0x0000))]
+        elements += [(e, request[e]) for e in (0x0002, 0x1000) if e in request]
+        conn.send(ul.p_data_tf(ul.pdv(pc_id, ul.command_set(elements), command=True, last=True)))
+
+
+def test_the_next_instance_is_transcoded_while_the_current_one_awaits_its_response(
+        start_conduit, tmp_path):
+    """One association: while the lane waits for an instance's C-STORE-RSP, the next instance
+    is already being transcoded on the pool (not only once the response is in); and the order
+    of arrival stays the order of reception."""
+    scp = HoldingScp()
+    try:
+        conduit = start_conduit({
+            "rules": {"file": str(profile_rules(tmp_path, "jls"))},
+            "destinations": [{"name": "pacs", "host": "127.0.0.1", "port": scp.port,
+                              "called_ae": "HELD", "max_associations": 1,
+                              "retry": FAST_RETRY}],
+            "transcoding": {"profiles": [{"name": "jls", "transfer_syntax": JPEG_LS_LOSSLESS}]},
+        })
+        prefix = make_uid(26)
+        files = [make_instance(tmp_path / f"{i}.dcm", sop_instance_uid=f"{prefix}.{i}",
+                               pixel_bytes=256 * 64, seed=i) for i in range(3)]
+        assert run_storescu(conduit.port, files).returncode == 0  # queued: nothing listens yet
+        scp.listen()
+        wait_until(lambda: scp.stored, 30, what="the first instance at the SCP")
+        wait_for_metric(conduit, "conduit_transcodes_total", 2, timeout=30, outcome="ok")
+        assert scp.stored == [f"{prefix}.0"]  # its answer is still held
+        scp.release()
+        wait_spool_empty(conduit)
+        assert scp.stored == [f"{prefix}.{i}" for i in range(3)]
+        samples = parse_metrics(conduit.metrics_text())
+        assert metric_value(samples, "conduit_transcodes_total", outcome="ok") == 3
+        assert metric_value(samples, "conduit_forward_delivered_total", destination="pacs") == 3
+    finally:
+        scp.stop()

@@ -256,10 +256,12 @@ def htj2k_pixels(path: Path, tmp_path: Path):
 class HoldingScp:
     """A scripted C-STORE SCP (the PDUs of dicom_ul.py) that accepts every presentation context
     in its first proposed transfer syntax and answers C-ECHO and C-STORE with success, except
-    that the first C-STORE's answer waits for release(). Nothing listens until listen(), so
-    that what is sent to it queues first."""
+    that the first C-STORE's answer waits for release() (with `drop_first`, release() closes
+    the connection instead of answering). Nothing listens until listen(), so that what is sent
+    to it queues first."""
 
-    def __init__(self):
+    def __init__(self, drop_first: bool = False):
+        self.drop_first = drop_first
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -317,6 +319,8 @@ class HoldingScp:
                             self.stored.append(ul.command_ui(request, 0x1000))
                             if len(self.stored) == 1:
                                 self.released.wait(60)
+                                if self.drop_first:
+                                    return  # closed with the answer owed
                             self._answer(conn, pc_id, request)
             except (ul.PeerClosed, TimeoutError, OSError):
                 return
@@ -358,5 +362,38 @@ def test_the_next_instance_is_transcoded_while_the_current_one_awaits_its_respon
         samples = parse_metrics(conduit.metrics_text())
         assert metric_value(samples, "conduit_transcodes_total", outcome="ok") == 3
         assert metric_value(samples, "conduit_forward_delivered_total", destination="pacs") == 3
+    finally:
+        scp.stop()
+
+
+def test_instances_prepared_ahead_survive_a_broken_association_and_are_not_transcoded_again(
+        start_conduit, tmp_path):
+    """The destination drops the association while the first instance's answer is owed and the
+    second has been prepared ahead: both go again on a new association, nothing is
+    dead-lettered, and neither is transcoded a second time (the spooled copies are reused)."""
+    scp = HoldingScp(drop_first=True)
+    try:
+        conduit = start_conduit({
+            "rules": {"file": str(profile_rules(tmp_path, "jls"))},
+            "destinations": [{"name": "pacs", "host": "127.0.0.1", "port": scp.port,
+                              "called_ae": "HELD", "max_associations": 1,
+                              "retry": FAST_RETRY}],
+            "transcoding": {"profiles": [{"name": "jls", "transfer_syntax": JPEG_LS_LOSSLESS}]},
+        })
+        prefix = make_uid(27)
+        files = [make_instance(tmp_path / f"{i}.dcm", sop_instance_uid=f"{prefix}.{i}",
+                               pixel_bytes=256 * 64, seed=i) for i in range(3)]
+        assert run_storescu(conduit.port, files).returncode == 0
+        scp.listen()
+        wait_for_metric(conduit, "conduit_transcodes_total", 2, timeout=30, outcome="ok")
+        scp.release()  # the association breaks with the first answer owed
+        wait_spool_empty(conduit)
+        uids = [f"{prefix}.{i}" for i in range(3)]
+        assert scp.stored[0] == uids[0] and sorted(scp.stored[1:]) == uids  # the first, twice
+        samples = parse_metrics(conduit.metrics_text())
+        assert metric_value(samples, "conduit_transcodes_total", outcome="ok") == 3
+        assert metric_value(samples, "conduit_forward_delivered_total", destination="pacs") == 3
+        assert metric_value(samples, "conduit_forward_dead_lettered_total",
+                            destination="pacs") == 0
     finally:
         scp.stop()

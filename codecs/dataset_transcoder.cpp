@@ -78,34 +78,47 @@ Result<PixelModule, std::string> ReadPixelModule(DcmDataset& dataset) {
   return module;
 }
 
+// Masks every Sample of `frame` to its low `bits`, sign-extending them when `is_signed`:
+// (v ^ sign) - sign extends a `bits`-wide two's complement value (mod 2^width). In blocks of a
+// fixed count, and with everything the loop reads in locals (a byte store could alias a field
+// read through a reference): that is what GCC 12 at -O2 vectorises. A plain loop over the
+// samples stays scalar, and took as long as reading the whole file.
+template <typename Sample>
+void CutSamples(Frame& frame, unsigned bits, bool is_signed) {
+  constexpr std::size_t kBlock = 64;
+  const auto mask = static_cast<Sample>((1U << bits) - 1);
+  const auto sign = static_cast<Sample>(is_signed ? 1U << (bits - 1) : 0U);
+  const auto cut = [mask, sign](Sample value) {
+    return static_cast<Sample>(((value & mask) ^ sign) - sign);
+  };
+  std::uint8_t* bytes = frame.data();
+  const std::size_t samples = frame.size() / sizeof(Sample);
+  std::size_t i = 0;
+  for (; i + kBlock <= samples; i += kBlock) {
+    Sample block[kBlock];
+    std::memcpy(block, bytes + i * sizeof(Sample), sizeof block);
+    for (Sample& value : block) value = cut(value);
+    std::memcpy(bytes + i * sizeof(Sample), block, sizeof block);
+  }
+  for (; i < samples; ++i) {
+    Sample value;
+    std::memcpy(&value, bytes + i * sizeof(Sample), sizeof value);
+    value = cut(value);
+    std::memcpy(bytes + i * sizeof(Sample), &value, sizeof value);
+  }
+}
+
 // Keeps each sample within BitsStored: unsigned ones masked, signed ones sign-extended to the
 // full width (what the codecs expect; bits above HighBit may hold old overlay data).
 void NormalizeSamples(Frame& frame, const FrameInfo& info) {
   const unsigned bits = info.bits_stored;
   if (bits == info.bits_allocated) return;  // every bit is a sample bit
+  // Pixel data is little-endian, as the host is.
+  static_assert(std::endian::native == std::endian::little);
   if (info.bits_allocated == 16) {
-    // Whole 16-bit loads and stores in separate signed/unsigned loops, which GCC vectorises
-    // (byte by byte this took as long as reading the whole file). Pixel data is little-endian.
-    static_assert(std::endian::native == std::endian::little);
-    const auto mask = static_cast<std::uint16_t>((1U << bits) - 1);
-    const auto sign = static_cast<std::uint16_t>(1U << (bits - 1));
-    std::uint8_t* bytes = frame.data();
-    const std::size_t samples = frame.size() / 2;
-    for (std::size_t i = 0; i < samples; ++i) {
-      std::uint16_t value;
-      std::memcpy(&value, bytes + 2 * i, sizeof value);
-      value &= mask;
-      // (v ^ sign) - sign sign-extends a BitsStored-wide two's complement value (mod 2^16).
-      if (info.is_signed) value = static_cast<std::uint16_t>((value ^ sign) - sign);
-      std::memcpy(bytes + 2 * i, &value, sizeof value);
-    }
-    return;
-  }
-  const auto mask = static_cast<std::uint8_t>((1U << bits) - 1);
-  const auto sign = static_cast<std::uint8_t>(1U << (bits - 1));
-  for (std::uint8_t& value : frame) {
-    value &= mask;
-    if (info.is_signed) value = static_cast<std::uint8_t>((value ^ sign) - sign);
+    CutSamples<std::uint16_t>(frame, bits, info.is_signed);
+  } else {
+    CutSamples<std::uint8_t>(frame, bits, info.is_signed);
   }
 }
 

@@ -171,21 +171,30 @@ TEST(DatasetTranscoderTest, SamplesAreCutToBitsStoredAndSignExtended) {
       {6, 8, false, {0xE5, 0x3F, 0x40, 0x00}, {0x25, 0x3F, 0x00, 0x00}},
       {6, 8, true, {0xE5, 0x1F, 0x20, 0xDF}, {0xE5, 0x1F, 0xE0, 0x1F}},
   };
+  // Each row repeated into a frame of several vectorised blocks and a scalar tail.
+  constexpr std::size_t kRepeats = 50;
+  const auto repeated = [](const std::vector<Uint16>& row) {
+    std::vector<Uint16> frame;
+    for (std::size_t i = 0; i < kRepeats; ++i) frame.insert(frame.end(), row.begin(), row.end());
+    return frame;
+  };
   for (const Case& test : cases) {
-    const auto samples = static_cast<Uint16>(test.stored.size());
+    const std::vector<Uint16> stored = repeated(test.stored);
+    const auto samples = static_cast<Uint16>(stored.size());
     auto dataset =
         MakeImage(1, samples, 1, test.bits_stored, test.bits_allocated, test.is_signed, 1);
     std::vector<std::uint8_t> expected;
     if (test.bits_allocated == 16) {
-      dataset->putAndInsertUint16Array(DCM_PixelData, test.stored.data(), samples);
-      for (Uint16 word : test.expected) {
+      dataset->putAndInsertUint16Array(DCM_PixelData, stored.data(), samples);
+      for (Uint16 word : repeated(test.expected)) {
         expected.push_back(static_cast<std::uint8_t>(word));
         expected.push_back(static_cast<std::uint8_t>(word >> 8));
       }
     } else {
-      std::vector<Uint8> octets(test.stored.begin(), test.stored.end());
+      std::vector<Uint8> octets(stored.begin(), stored.end());
       dataset->putAndInsertUint8Array(DCM_PixelData, octets.data(), samples);
-      expected.assign(test.expected.begin(), test.expected.end());
+      const std::vector<Uint16> words = repeated(test.expected);
+      expected.assign(words.begin(), words.end());
     }
     const std::string what = std::to_string(test.bits_stored) + " of " +
                              std::to_string(test.bits_allocated) +

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <utility>
@@ -104,6 +105,35 @@ struct Settings {
   float step = 0;  // irreversible base quantisation step (relative to the sample range)
 };
 
+// OpenJPH's line for one component of a row: `width` samples from sample index `first` on, every
+// `stride`-th (the components are interleaved), masked to BitsStored and sign-extended:
+// (v ^ sign) - sign, with sign 0 for unsigned samples. Grey rows go in fixed-size blocks, which
+// GCC 12 at -O2 vectorises (a plain loop stays scalar and cost 5% of the encode).
+template <typename Sample>
+void FillLine(const std::uint8_t* samples, std::size_t first, std::uint32_t stride,
+              std::uint32_t width, std::uint32_t mask, std::uint32_t sign, ojph::si32* line) {
+  const auto cut = [mask, sign](std::uint32_t value) {
+    return static_cast<ojph::si32>((value & mask) ^ sign) - static_cast<ojph::si32>(sign);
+  };
+  const std::uint8_t* from = samples + first * sizeof(Sample);
+  std::uint32_t x = 0;
+  if (stride == 1) {
+    constexpr std::uint32_t kBlock = 64;
+    for (; x + kBlock <= width; x += kBlock) {
+      Sample block[kBlock];
+      ojph::si32 values[kBlock];
+      std::memcpy(block, from + std::size_t{x} * sizeof(Sample), sizeof block);
+      for (std::uint32_t i = 0; i < kBlock; ++i) values[i] = cut(block[i]);
+      std::memcpy(line + x, values, sizeof values);
+    }
+  }
+  for (; x < width; ++x) {
+    Sample value;
+    std::memcpy(&value, from + std::size_t{x} * stride * sizeof(Sample), sizeof value);
+    line[x] = cut(value);
+  }
+}
+
 // One OpenJPH encode; OpenJPH reports failure by throwing (see InstallOpenJphSink).
 Result<std::vector<std::uint8_t>, CodecError> EncodeOnce(std::span<const std::uint8_t> native,
                                                          const FrameInfo& info,
@@ -112,7 +142,7 @@ Result<std::vector<std::uint8_t>, CodecError> EncodeOnce(std::span<const std::ui
   const std::uint32_t width = info.columns;
   const bool wide = info.bits_allocated == 16;
   const std::uint32_t mask = sample_bits::LowBitsMask(info.bits_stored);
-  const std::uint32_t sign_bit = std::uint32_t{1} << (info.bits_stored - 1);
+  const std::uint32_t sign = info.is_signed ? std::uint32_t{1} << (info.bits_stored - 1) : 0;
   const std::uint8_t* bytes = native.data();
   t_openjph_message.clear();
   try {
@@ -145,16 +175,11 @@ Result<std::vector<std::uint8_t>, CodecError> EncodeOnce(std::span<const std::ui
         if (line == nullptr || component >= components || line->size < width) {
           return Fail("HTJ2K encode: OpenJPH asked for an unexpected line");
         }
-        ojph::si32* target = line->i32;
-        std::size_t s = (static_cast<std::size_t>(row) * width) * components + component;
-        for (std::uint32_t x = 0; x < width; ++x, s += components) {
-          std::uint32_t raw = wide ? static_cast<std::uint32_t>(bytes[2 * s]) |
-                                         static_cast<std::uint32_t>(bytes[2 * s + 1]) << 8
-                                   : bytes[s];
-          raw &= mask;
-          target[x] = info.is_signed ? static_cast<ojph::si32>(raw ^ sign_bit) -
-                                           static_cast<ojph::si32>(sign_bit)
-                                     : static_cast<ojph::si32>(raw);
+        const std::size_t first = (static_cast<std::size_t>(row) * width) * components + component;
+        if (wide) {
+          FillLine<std::uint16_t>(bytes, first, components, width, mask, sign, line->i32);
+        } else {
+          FillLine<std::uint8_t>(bytes, first, components, width, mask, sign, line->i32);
         }
         line = codestream.exchange(line, component);
       }

@@ -118,16 +118,10 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
   std::deque<QueuedInstancePtr> pending(std::make_move_iterator(batch.begin()),
                                         std::make_move_iterator(batch.end()));
   std::optional<PreparedAhead> ahead;  // pending.front()'s, when it was prepared early
-  // The rest were never attempted: back to the front of the queue (a dataset prepared early
-  // was spooled, and is reused when the instance is sent).
-  const auto give_back = [&] {
-    if (ahead && !ahead->dataset) pending.pop_front();  // dead-lettered: it could not be prepared
-    if (!pending.empty()) destination_.Return({pending.begin(), pending.end()});
-  };
   while (!pending.empty()) {
     if (stopping_ || !lane.association->is_open()) {
       // Cut off (shutdown, or the association broke on the previous instance).
-      give_back();
+      co_await GiveBack(pending, ahead);
       co_return;
     }
     const QueuedInstancePtr item = std::move(pending.front());
@@ -141,16 +135,19 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
         pending.empty() ? std::nullopt : PreparationTarget(*lane.association, *pending.front());
     bool carry_on = true;
     if (next_target) {
+      // The current one is made durable (if it was transcoded) and sent while the pool works on
+      // the next: the lane's next pool job starts as soon as this one ends, whatever the disk
+      // and the destination take.
       using namespace asio::experimental::awaitable_operators;
       auto [sent, next_dataset] =
-          co_await (SendOne(lane, item, current) && Prepare(pending.front(), *next_target));
+          co_await (SendOne(lane, item, current) && PrepareAhead(pending.front(), *next_target));
       carry_on = sent;
       ahead = PreparedAhead{*next_target, std::move(next_dataset)};
     } else {
       carry_on = co_await SendOne(lane, item, current);
     }
     if (!carry_on) {
-      give_back();
+      co_await GiveBack(pending, ahead);
       co_await CloseAssociation(lane);
       co_return;
     }
@@ -159,6 +156,18 @@ asio::awaitable<void> DimseForwarder::SendBatch(Lane& lane, std::vector<QueuedIn
       lane.sent_on_association >= config_.max_instances_per_association) {
     co_await CloseAssociation(lane);
   }
+}
+
+asio::awaitable<void> DimseForwarder::GiveBack(std::deque<QueuedInstancePtr>& pending,
+                                               std::optional<PreparedAhead>& ahead) {
+  if (ahead && !ahead->dataset) {
+    pending.pop_front();  // dead-lettered: it could not be prepared
+  } else if (ahead && !stopping_) {
+    // Spooled now, so that the retry sends this copy instead of transcoding again. (At shutdown
+    // it is dropped: the restart transcodes it again.)
+    co_await Persist(pending.front(), *ahead->dataset);
+  }
+  if (!pending.empty()) destination_.Return({pending.begin(), pending.end()});
 }
 
 void DimseForwarder::TakeAhead(Lane& lane, std::deque<QueuedInstancePtr>& pending) {
@@ -237,6 +246,7 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
   } else {
     if (ahead && ahead->target_uid == context->transfer_syntax) {
       prepared = std::move(ahead->dataset);
+      co_await Persist(item, *prepared);  // durable before it is sent
     } else {
       prepared = co_await Prepare(item, context->transfer_syntax);
     }
@@ -283,6 +293,16 @@ asio::awaitable<bool> DimseForwarder::SendOne(Lane& lane, const QueuedInstancePt
 asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::Prepare(
     const QueuedInstancePtr& item, const std::string& target_uid) {
   co_return co_await PrepareForDestination(services_, destination_, item, target_uid);
+}
+
+asio::awaitable<std::optional<PreparedDataset>> DimseForwarder::PrepareAhead(
+    const QueuedInstancePtr& item, const std::string& target_uid) {
+  co_return co_await PrepareOnPool(services_, destination_, item, target_uid);
+}
+
+asio::awaitable<void> DimseForwarder::Persist(const QueuedInstancePtr& item,
+                                              PreparedDataset& prepared) {
+  co_await PersistPrepared(services_, destination_, item, prepared);
 }
 
 asio::awaitable<bool> DimseForwarder::OpenFor(Lane& lane,

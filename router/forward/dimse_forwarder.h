@@ -4,8 +4,9 @@
 // A lane whose association cannot be opened reports to the destination's circuit breaker;
 // while the circuit is open, a lane probes with C-ECHO instead of sending. When instances are
 // prepared on the transcode pool (a transcode, edits), a lane takes its next instance early and
-// has it prepared while the current one is on the wire, so that the pool is not idle while lanes
-// wait for C-STORE responses: a lane holds at most two instances and one pool job at a time.
+// has it prepared while the current one is made durable and put on the wire, so that the pool
+// is not idle while lanes wait for the disk and for C-STORE responses: a lane holds at most two
+// instances and one pool job at a time.
 #pragma once
 
 #include <atomic>
@@ -63,7 +64,8 @@ class DimseForwarder final : public Forwarder {
     friend bool operator==(const ContextKey&, const ContextKey&) = default;
   };
 
-  // An instance's dataset, prepared while the instance before it was being sent.
+  // An instance's dataset, prepared while the instance before it was being sent: not yet
+  // durable (PrepareOnPool), made so when its own turn comes.
   struct PreparedAhead {
     std::string target_uid;
     std::optional<PreparedDataset> dataset;  // nullopt: it could not be, and was dead-lettered
@@ -76,6 +78,11 @@ class DimseForwarder final : public Forwarder {
   // if it was prepared early.
   boost::asio::awaitable<bool> SendOne(Lane& lane, const QueuedInstancePtr& item,
                                        std::optional<PreparedAhead>& ahead);
+  // Returns the instances of `pending` (never attempted) to the front of the queue, except one
+  // whose early preparation failed (dead-lettered). `ahead` is pending.front()'s dataset, if it
+  // was prepared early.
+  boost::asio::awaitable<void> GiveBack(std::deque<QueuedInstancePtr>& pending,
+                                        std::optional<PreparedAhead>& ahead);
   // Takes the destination's next instance into `pending` if the lane's open association can
   // carry it after the current one.
   void TakeAhead(Lane& lane, std::deque<QueuedInstancePtr>& pending);
@@ -94,10 +101,14 @@ class DimseForwarder final : public Forwarder {
   std::vector<std::string> Candidates(const ContextKey& key) const;
   bool NeedsDecode(const ContextKey& key) const;
   static ContextKey KeyOf(const QueuedInstance& item);
-  // PrepareForDestination through a member coroutine: awaiting the free function straight from
-  // SendOne trips a false -Wmismatched-new-delete in GCC 12.
+  // PrepareForDestination, PrepareOnPool and PersistPrepared through member coroutines:
+  // awaiting the free functions straight from SendOne trips a false -Wmismatched-new-delete in
+  // GCC 12.
   boost::asio::awaitable<std::optional<PreparedDataset>> Prepare(const QueuedInstancePtr& item,
                                                                  const std::string& target_uid);
+  boost::asio::awaitable<std::optional<PreparedDataset>> PrepareAhead(
+      const QueuedInstancePtr& item, const std::string& target_uid);
+  boost::asio::awaitable<void> Persist(const QueuedInstancePtr& item, PreparedDataset& prepared);
   std::vector<net::ProposedContext> Proposals(const std::vector<QueuedInstancePtr>& batch);
   net::ScuPeer Peer() const;
 

@@ -16,9 +16,10 @@ const config::TranscodeProfile* PreparationServices::Profile(const std::string& 
   return nullptr;
 }
 
-asio::awaitable<std::optional<PreparedDataset>> PrepareForDestination(
-    PreparationServices& services, Destination& destination, const QueuedInstancePtr& item,
-    const std::string& target_uid) {
+asio::awaitable<std::optional<PreparedDataset>> PrepareOnPool(PreparationServices& services,
+                                                              Destination& destination,
+                                                              const QueuedInstancePtr& item,
+                                                              const std::string& target_uid) {
   const config::TranscodeProfile* profile = services.Profile(item->route.transcode_profile);
   const DatasetPreparer& preparer = services.preparer;
   const std::string destination_name = destination.name();
@@ -42,19 +43,6 @@ asio::awaitable<std::optional<PreparedDataset>> PrepareForDestination(
                            prepared.error());
     co_return std::nullopt;
   }
-  if (prepared->needs_persisting) {
-    // Made durable before it is sent, so that a retry (even after a restart) reuses it.
-    auto persist = [&preparer, item, destination_name,
-                    dataset = std::move(prepared.value())]() mutable {
-      if (const std::optional<std::string> error =
-              preparer.Persist(*item, destination_name, dataset)) {
-        log::Warning("destination ", destination_name, ": transcoded copy of ",
-                     item->sop_instance_uid, " not spooled (sent from memory): ", *error);
-      }
-      return std::move(dataset);
-    };
-    prepared = co_await services.pool.RunDiskWork(std::move(persist));
-  }
   if (const auto& outcome = prepared->transcode) {
     services.metrics.Transcoded(item->transfer_syntax_uid, target_uid, "ok");
     services.metrics.Frames(outcome->frames, outcome->decode_seconds + outcome->encode_seconds,
@@ -68,6 +56,32 @@ asio::awaitable<std::optional<PreparedDataset>> PrepareForDestination(
     }
   }
   co_return std::move(prepared.value());
+}
+
+asio::awaitable<void> PersistPrepared(PreparationServices& services, Destination& destination,
+                                      const QueuedInstancePtr& item, PreparedDataset& prepared) {
+  if (!prepared.needs_persisting) co_return;
+  const DatasetPreparer& preparer = services.preparer;
+  const std::string destination_name = destination.name();
+  auto persist = [&preparer, item, destination_name, dataset = std::move(prepared)]() mutable {
+    if (const std::optional<std::string> error =
+            preparer.Persist(*item, destination_name, dataset)) {
+      log::Warning("destination ", destination_name, ": transcoded copy of ",
+                   item->sop_instance_uid, " not spooled (sent from memory): ", *error);
+    }
+    return std::move(dataset);
+  };
+  prepared = co_await services.pool.RunDiskWork(std::move(persist));
+}
+
+asio::awaitable<std::optional<PreparedDataset>> PrepareForDestination(
+    PreparationServices& services, Destination& destination, const QueuedInstancePtr& item,
+    const std::string& target_uid) {
+  std::optional<PreparedDataset> prepared =
+      co_await PrepareOnPool(services, destination, item, target_uid);
+  // Made durable before it is sent, so that a retry (even after a restart) reuses it.
+  if (prepared) co_await PersistPrepared(services, destination, item, *prepared);
+  co_return prepared;
 }
 
 }  // namespace conduit::forward

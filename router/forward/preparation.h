@@ -28,12 +28,27 @@ struct PreparationServices {
   const config::TranscodeProfile* Profile(const std::string& name) const;
 };
 
-// `item` for `destination` in `target_uid`, with the route's profile. The arguments are
-// references (the caller awaits at once): by-value arguments would be temporaries in the
-// co_await expression, which GCC 12 mishandles. nullopt when it cannot be
-// prepared: the item has then been dead-lettered with the reason.
+// `item` for `destination` in `target_uid`, with the route's profile: PrepareOnPool, then
+// PersistPrepared. The arguments are references (the caller awaits at once): by-value arguments
+// would be temporaries in the co_await expression, which GCC 12 mishandles. nullopt when it
+// cannot be prepared: the item has then been dead-lettered with the reason.
 boost::asio::awaitable<std::optional<PreparedDataset>> PrepareForDestination(
     PreparationServices& services, Destination& destination, const QueuedInstancePtr& item,
     const std::string& target_uid);
+
+// The pool's part alone: edits, conversion or transcode, and the transcode metrics. A transcoded
+// result comes back in memory (needs_persisting): PersistPrepared it before it is sent.
+boost::asio::awaitable<std::optional<PreparedDataset>> PrepareOnPool(PreparationServices& services,
+                                                                     Destination& destination,
+                                                                     const QueuedInstancePtr& item,
+                                                                     const std::string& target_uid);
+
+// The disk's part: makes a transcoded result durable on the pool's disk threads, so that a retry
+// (even after a restart) reuses it. Nothing to do for one that needs no persisting. A failed
+// write is logged, and `prepared` stays in memory, still sendable.
+boost::asio::awaitable<void> PersistPrepared(PreparationServices& services,
+                                             Destination& destination,
+                                             const QueuedInstancePtr& item,
+                                             PreparedDataset& prepared);
 
 }  // namespace conduit::forward

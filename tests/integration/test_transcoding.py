@@ -258,10 +258,13 @@ class HoldingScp:
     in its first proposed transfer syntax and answers C-ECHO and C-STORE with success, except
     that the first C-STORE's answer waits for release() (with `drop_first`, release() closes
     the connection instead of answering). Nothing listens until listen(), so that what is sent
-    to it queues first."""
+    to it queues first. Once `transcoded` is set (to conduit's <spool>/transcoded), it notes for
+    each C-STORE-RQ whether that instance's transcoded copy was already spooled there, whole."""
 
     def __init__(self, drop_first: bool = False):
         self.drop_first = drop_first
+        self.transcoded: Path | None = None
+        self.spooled_when_sent: list[bool] = []  # per C-STORE-RQ, in order
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -315,6 +318,9 @@ class HoldingScp:
                                 request, command = ul.parse_command(command), b""
                                 if ul.command_us(request, 0x0800) == ul.NO_DATASET:
                                     self._answer(conn, pc_id, request)
+                                elif self.transcoded is not None:
+                                    self.spooled_when_sent.append(
+                                        ul.command_ui(request, 0x1000) in self._spooled_uids())
                         elif control & 0x02:  # a data set's last fragment
                             self.stored.append(ul.command_ui(request, 0x1000))
                             if len(self.stored) == 1:
@@ -324,6 +330,16 @@ class HoldingScp:
                             self._answer(conn, pc_id, request)
             except (ul.PeerClosed, TimeoutError, OSError):
                 return
+
+    def _spooled_uids(self) -> set[str]:
+        import pydicom
+        uids = set()
+        for path in self.transcoded.glob("*.dcm"):  # renamed into place once durable: whole
+            try:
+                uids.add(str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID))
+            except FileNotFoundError:  # an instance delivered meanwhile, forgotten
+                pass
+        return uids
 
     @staticmethod
     def _answer(conn: ul.Connection, pc_id: int, request: dict[int, bytes]) -> None:
@@ -337,8 +353,9 @@ class HoldingScp:
 def test_the_next_instance_is_transcoded_while_the_current_one_awaits_its_response(
         start_conduit, tmp_path):
     """One association: while the lane waits for an instance's C-STORE-RSP, the next instance
-    is already being transcoded on the pool (not only once the response is in); and the order
-    of arrival stays the order of reception."""
+    is already being transcoded on the pool (not only once the response is in); every one is
+    spooled durably before it is sent, those prepared ahead too; and the order of arrival stays
+    the order of reception."""
     scp = HoldingScp()
     try:
         conduit = start_conduit({
@@ -352,6 +369,7 @@ def test_the_next_instance_is_transcoded_while_the_current_one_awaits_its_respon
         files = [make_instance(tmp_path / f"{i}.dcm", sop_instance_uid=f"{prefix}.{i}",
                                pixel_bytes=256 * 64, seed=i) for i in range(3)]
         assert run_storescu(conduit.port, files).returncode == 0  # queued: nothing listens yet
+        scp.transcoded = conduit.spool / "transcoded"
         scp.listen()
         wait_until(lambda: scp.stored, 30, what="the first instance at the SCP")
         wait_for_metric(conduit, "conduit_transcodes_total", 2, timeout=30, outcome="ok")
@@ -359,6 +377,7 @@ def test_the_next_instance_is_transcoded_while_the_current_one_awaits_its_respon
         scp.release()
         wait_spool_empty(conduit)
         assert scp.stored == [f"{prefix}.{i}" for i in range(3)]
+        assert scp.spooled_when_sent == [True, True, True]
         samples = parse_metrics(conduit.metrics_text())
         assert metric_value(samples, "conduit_transcodes_total", outcome="ok") == 3
         assert metric_value(samples, "conduit_forward_delivered_total", destination="pacs") == 3

@@ -475,8 +475,8 @@ std::optional<std::string> OfferedTransferSyntaxProblem(std::string_view entry) 
   }
   return Quoted(entry) +
          " cannot be offered: use 'stored' (the syntax the instance arrived in) or an "
-         "uncompressed syntax (1.2.840.10008.1.2, 1.2.840.10008.1.2.1); "
-         "compressing for a destination needs the transcoding pipeline";
+         "uncompressed syntax (1.2.840.10008.1.2, 1.2.840.10008.1.2.1); to compress for a "
+         "destination, name a transcoding profile in its route (transcode: NAME)";
 }
 
 // sockaddr_un's sun_path holds 108 bytes including the terminating NUL.

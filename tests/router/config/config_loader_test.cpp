@@ -741,7 +741,7 @@ TEST(ConfigLoaderRulesTest, RefusesBadDestinations) {
   ExpectOneError(
       "destinations:\n  - {name: p, host: a, called_ae: A, transfer_syntaxes: "
       "[1.2.840.10008.1.2.4.50]}\n",
-      2, 58, "compressing for a destination needs the transcoding pipeline");
+      2, 58, "name a transcoding profile in its route (transcode: NAME)");
   ExpectOneError("destinations:\n  - {name: p, host: a, called_ae: A, retry: {multiplier: 0.5}}\n",
                  2, 58, "must be between 1 and 10");
   ExpectOneError("destinations:\n  - {name: p, host: 'a b', called_ae: A}\n", 2, 21,
